@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DefaultData",
     "atomic_path",
+    "copy_file",
+    "open_raster",
+    "read_vector",
     "default_data",
     "write_json",
     "write_text",
@@ -126,6 +129,157 @@ def write_text(text: str, target: str | os.PathLike[str]) -> Path:
     return Path(target)
 
 
+def copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Copy ``source`` byte for byte to ``target`` atomically."""
+    data = Path(source).read_bytes()
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(target)
+
+
 def write_json(obj: Any, target: str | os.PathLike[str], *, indent: int | None = 2) -> Path:
     """Serialise ``obj`` as JSON (UTF-8, no NaN) to ``target`` atomically."""
     return write_text(json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False), target)
+
+
+# --------------------------------------------------------------------------------------------
+# Readers
+
+
+def _require_file(path: Path, what: str, option: str) -> Path:
+    if not path.exists():
+        raise InputDataError(f"{path}: {what} file not found; check the path given to {option}")
+    if path.is_dir() and path.suffix.lower() not in (".gdb",):
+        raise InputDataError(f"{path}: is a directory; give the {what} file to {option}")
+    return path
+
+
+def read_vector(
+    path: str | os.PathLike[str],
+    *,
+    what: str,
+    option: str,
+    assume_crs: str | None = None,
+    layer: str | int | None = None,
+):
+    """Read a vector layer (any OGR format) into a GeoDataFrame, with clear errors.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to read.
+    what : str
+        What the layer is ("deposits", "regions", ...), for messages.
+    option : str
+        The CLI option that names the file, for messages.
+    assume_crs : str, optional
+        CRS to use when the file declares none (e.g. "EPSG:4326").
+    layer : str or int, optional
+        Layer of a multi-layer source.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The features, with a CRS.
+
+    Raises
+    ------
+    InputDataError
+        If the file is missing or unreadable, or has no CRS and ``assume_crs`` is not given.
+    """
+    import geopandas as gpd
+    import pyogrio
+
+    from .errors import CRSMismatchError
+
+    p = _require_file(Path(path), what, option)
+    try:
+        gdf = gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="ignore")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputDataError(
+            f"{p}: cannot read the {what} layer ({first}); give a vector file GDAL can open "
+            "(GeoPackage, GeoJSON, Shapefile, ...)"
+        ) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputDataError(f"{p}: cannot read the {what} layer ({exc})") from None
+    if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame):
+        raise InputDataError(f"{p}: the {what} layer has no geometry column")
+    if gdf.crs is None:
+        if assume_crs is None:
+            raise CRSMismatchError(
+                f"{p}: the {what} layer has no CRS (missing .prj?); add one, or pass "
+                "--assume-crs EPSG:XXXX"
+            )
+        gdf = gdf.set_crs(assume_crs)
+    return gdf
+
+
+@dataclass(frozen=True, slots=True)
+class RasterInfo:
+    """What the rest of demine needs to know of a raster."""
+
+    path: Path
+    crs_wkt: str
+    width: int
+    height: int
+    bounds: tuple[float, float, float, float]
+    dtype: str
+    nodata: float | None
+    band: int
+
+
+@contextlib.contextmanager
+def open_raster(path: str | os.PathLike[str], *, band: int = 1, option: str = "--contamination"):
+    """Open a raster for windowed reads, after checking it can be used for exact areas.
+
+    Parameters
+    ----------
+    path : path-like
+        Any raster GDAL can read.
+    band : int
+        The band holding hazard classes (1-based).
+    option : str
+        CLI option naming the file, for messages.
+
+    Yields
+    ------
+    rasterio.DatasetReader
+        The open dataset (read windows from it; never read it whole).
+
+    Raises
+    ------
+    InputDataError
+        If the file is missing or unreadable, has no CRS, has a rotated or skewed grid, or has no
+        such band.
+    """
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    from .errors import CRSMismatchError
+
+    p = _require_file(Path(path), "contamination raster", option)
+    try:
+        ds = rasterio.open(p)
+    except RasterioIOError as exc:
+        raise InputDataError(
+            f"{p}: cannot read the raster ({str(exc).splitlines()[0]}); give a GeoTIFF or another "
+            "GDAL raster"
+        ) from None
+    with ds:
+        if ds.crs is None:
+            raise CRSMismatchError(
+                f"{p}: the raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:XXXX)"
+            )
+        t = ds.transform
+        if t.b != 0 or t.d != 0:
+            raise InputDataError(
+                f"{p}: the raster grid is rotated or skewed; warp it north-up first "
+                "(gdalwarp -of GTiff in.tif out.tif)"
+            )
+        if not 1 <= band <= ds.count:
+            raise InputDataError(f"{p}: --band {band}: the raster has {ds.count} band(s)")
+        yield ds

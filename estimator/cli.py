@@ -1,0 +1,339 @@
+"""The ``demine`` command: parse options, call the library, print. The only place that exits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import logging
+import shutil
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import EstimatorError, InputDataError, ParameterError
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(
+    name="demine",
+    help=(
+        "How much ground must be surveyed and cleared of mines and explosive remnants of war "
+        "before a deposit can be worked: area, cost, time and uncertainty."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+params_app = typer.Typer(help="Create and check parameter files.", no_args_is_help=True)
+app.add_typer(params_app, name="params")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def _err_console() -> Console:
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    _err_console().print(f"demine: error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Translate library errors into one-line messages and exit codes (no tracebacks)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (InputDataError, ParameterError) as exc:
+            raise _fail(str(exc), EXIT_BAD_INPUT) from None
+        except EstimatorError as exc:
+            raise _fail(str(exc), EXIT_FAILURE) from None
+        except KeyboardInterrupt:
+            _err_console().print("demine: interrupted; no partial output was written", markup=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            raise typer.Exit(EXIT_FAILURE) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
+            logger.debug("internal error", exc_info=True)
+            raise _fail(
+                f"internal error: {type(exc).__name__}: {exc} (run with -vv for details and "
+                "please report it)",
+                EXIT_FAILURE,
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _setup_logging(verbose: int, quiet: int) -> None:
+    level = max(logging.DEBUG, logging.WARNING - 10 * verbose + 10 * quiet)
+    logging.basicConfig(
+        stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"demine {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
+) -> None:
+    """Estimate land release before mineral extraction in mined land."""
+
+
+class Format(StrEnum):
+    """Report formats printed to standard output."""
+
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+
+
+def _parse_date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date; use YYYY-MM-DD", param_hint=option
+        ) from None
+
+
+@app.command()
+@handle_errors
+def report(
+    deposits: Annotated[
+        Path | None,
+        typer.Option(
+            "--deposits",
+            help="Deposit polygons (any OGR format, any CRS).",
+            show_default="embedded",
+        ),
+    ] = None,
+    contamination: Annotated[
+        Path | None,
+        typer.Option(
+            "--contamination",
+            help="Contamination raster of hazard classes (any GDAL raster, any CRS).",
+            show_default="embedded proxy",
+        ),
+    ] = None,
+    regions: Annotated[
+        Path | None,
+        typer.Option(
+            "--regions", help="Region polygons with a 'name' field.", show_default="embedded"
+        ),
+    ] = None,
+    control: Annotated[
+        Path | None,
+        typer.Option(
+            "--control",
+            help="Control zones (fields 'date' and 'class'; occupied classes count).",
+            show_default="embedded",
+        ),
+    ] = None,
+    params: Annotated[
+        Path | None,
+        typer.Option("--params", help="Parameter file (TOML) laid over the defaults."),
+    ] = None,
+    region: Annotated[
+        list[str] | None,
+        typer.Option("--region", help="Only this region (repeatable, case-insensitive)."),
+    ] = None,
+    buffer_m: Annotated[
+        float | None,
+        typer.Option("--buffer-m", help="Footprint buffer around each deposit, metres."),
+    ] = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", help="Report format on stdout.")
+    ] = Format.table,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the report to this file instead of stdout."),
+    ] = None,
+    geojson: Annotated[
+        Path | None,
+        typer.Option("--geojson", help="Write footprints with results as RFC 7946 GeoJSON."),
+    ] = None,
+    band: Annotated[int, typer.Option("--band", help="Raster band holding the classes.")] = 1,
+    point_radius_m: Annotated[
+        float | None,
+        typer.Option("--point-radius-m", help="Radius for point deposits, metres."),
+    ] = None,
+    assume_crs: Annotated[
+        str | None,
+        typer.Option("--assume-crs", help="CRS for vector files that declare none (EPSG:XXXX)."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Use the control snapshot on or before this date (YYYY-MM-DD)."
+        ),
+    ] = None,
+    no_control: Annotated[
+        bool, typer.Option("--no-control", help="Do not compute occupied shares.")
+    ] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
+) -> None:
+    """Estimate survey and clearance area, cost and team-days per deposit and region."""
+    from . import io as dio
+    from . import report as rep
+    from .pipeline import Inputs, estimate
+
+    _setup_logging(verbose, quiet)
+    if band < 1:
+        raise typer.BadParameter(f"{band}: bands are numbered from 1", param_hint="--band")
+    if point_radius_m is not None and not point_radius_m > 0:
+        raise typer.BadParameter(f"{point_radius_m}: must be > 0", param_hint="--point-radius-m")
+    for path, opt in ((output, "--output"), (geojson, "--geojson")):
+        if path is not None and path.is_dir():
+            raise typer.BadParameter(f"{path} is a directory; give a file path", param_hint=opt)
+        if path is not None and not path.parent.exists():
+            raise typer.BadParameter(
+                f"{path}: directory {path.parent} does not exist", param_hint=opt
+            )
+    inputs = Inputs(
+        deposits=deposits,
+        contamination=contamination,
+        regions=regions,
+        control=control,
+        params=params,
+        regions_filter=tuple(region or ()),
+        buffer_m=buffer_m,
+        band=band,
+        assume_crs=assume_crs,
+        point_radius_m=point_radius_m,
+        as_of=_parse_date(as_of, "--as-of"),
+        no_control=no_control,
+    )
+    err = _err_console()
+    show_progress = quiet == 0 and err.is_terminal
+    if show_progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("overlay", total=1.0)
+            result = estimate(
+                inputs, progress=lambda f, msg: bar.update(task, completed=f, description=msg[:40])
+            )
+    else:
+        result = estimate(inputs)
+
+    if geojson is not None:
+        dio.write_json(rep.to_geojson(result), geojson, indent=None)
+        logger.info("wrote %s", geojson)
+
+    if fmt is Format.table and output is None:
+        out = Console(
+            soft_wrap=False, highlight=False, width=max(160, shutil.get_terminal_size().columns)
+        )
+        head, notes = rep.caption_lines(result)
+        if quiet == 0:
+            for line in head:
+                out.print(line, style="dim", markup=False)
+        for table in rep.render_tables(result):
+            out.print(table)
+        if notes:
+            out.print("Notes:", style="bold")
+            for line in notes:
+                out.print(f"  {line}", markup=False)
+        return
+    if fmt is Format.json:
+        text = rep.to_json(result)
+    elif fmt is Format.csv:
+        text = rep.to_csv(result)
+    elif fmt is Format.markdown:
+        text = rep.to_markdown(result)
+    else:
+        text = _table_text(result)
+    if output is not None:
+        dio.write_text(text, output)
+        if quiet == 0:
+            err.print(f"wrote {output}", markup=False)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _table_text(result) -> str:
+    from . import report as rep
+
+    console = Console(record=True, width=200, file=io.StringIO(), highlight=False)
+    head, notes = rep.caption_lines(result)
+    for line in head:
+        console.print(line, markup=False)
+    for table in rep.render_tables(result):
+        console.print(table)
+    for line in notes:
+        console.print(f"  {line}", markup=False)
+    return console.export_text()
+
+
+@params_app.command("init")
+@handle_errors
+def params_init(
+    path: Annotated[Path, typer.Argument(help="Where to write the commented default file.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write the commented default parameter file (a byte-for-byte copy) to PATH."""
+    from . import io as dio
+
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory; give a file name", param_hint="PATH")
+    if path.exists() and not force:
+        raise _fail(f"{path}: exists and won't be overwritten without --force", EXIT_BAD_INPUT)
+    if not path.parent.exists():
+        raise typer.BadParameter(
+            f"{path}: directory {path.parent} does not exist", param_hint="PATH"
+        )
+    dio.copy_file(dio.default_data().parameters, path)
+    _err_console().print(f"wrote {path}; edit it and pass it with --params {path}", markup=False)
+
+
+@params_app.command("check")
+@handle_errors
+def params_check(
+    path: Annotated[Path, typer.Argument(help="Parameter file to validate.")],
+) -> None:
+    """Validate a parameter file and list the keys it changes from the defaults."""
+    from .pipeline import load_default_params
+
+    p = load_default_params(path)
+    typer.echo(f"{path}: valid (schema_version {p.schema_version}, sha256 {p.sha256[:12]})")
+    if p.overridden_keys:
+        typer.echo("changes from the defaults: " + ", ".join(p.overridden_keys))
+    else:
+        typer.echo("no changes from the defaults")

@@ -1,0 +1,390 @@
+"""Results -> terminal tables, Markdown, CSV, JSON and RFC 7946 GeoJSON. Never prints."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import shapely
+from rich.table import Table
+
+from .aggregate import FIGURES, DepositResult, RegionResult
+from .pipeline import Report
+
+__all__ = [
+    "caption_lines",
+    "control_label",
+    "deposit_properties",
+    "render_tables",
+    "to_csv",
+    "to_geojson",
+    "to_json",
+    "to_json_dict",
+    "to_markdown",
+]
+
+QUANTITY_KEYS = ("p10", "p50", "p90", "mean")
+_COORD_DECIMALS = 7
+
+
+def control_label(share: float | None) -> str:
+    """Describe a footprint's occupied share in words.
+
+    Examples
+    --------
+    >>> control_label(1.0), control_label(0.0), control_label(0.42), control_label(None)
+    ('occupied', 'free', '42% occupied', 'unknown')
+    """
+    if share is None:
+        return "unknown"
+    if share >= 0.995:
+        return "occupied"
+    if share <= 0.005:
+        return "free"
+    return f"{share:.0%} occupied"
+
+
+def _clean(x: float) -> float:
+    """Round away float noise so that reports are stable and readable (mm2 and cents)."""
+    return float(round(x, 2)) if math.isfinite(x) else x
+
+
+def _q(q: dict[str, float] | None) -> dict[str, float] | None:
+    return None if q is None else {k: _clean(q[k]) for k in QUANTITY_KEYS}
+
+
+# --------------------------------------------------------------------------------------------
+# JSON
+
+
+def _deposit_json(d: DepositResult) -> dict[str, Any]:
+    fig = d.figures or {}
+    return {
+        "id": d.id,
+        "name": d.name,
+        "commodity": d.commodity,
+        "region": d.region,
+        "status": d.status,
+        "reason": d.reason,
+        "geometry_quality": d.geometry_quality,
+        "control": control_label(d.occupied_share),
+        "footprint_area_m2": _clean(d.footprint_area_m2),
+        "hazard_area_m2": {k: _clean(v) for k, v in d.hazard_area_m2.items()},
+        "unknown_area_m2": _clean(d.unknown_area_m2),
+        "outside_raster_area_m2": _clean(d.outside_raster_area_m2),
+        "occupied_share": None if d.occupied_share is None else round(d.occupied_share, 6),
+        **{f: _q(fig.get(f)) for f in FIGURES},
+        "clearance_area_m2_by_method": None
+        if d.clearance_area_m2_by_method is None
+        else {m: _q(q) for m, q in d.clearance_area_m2_by_method.items()},
+        "team_days_by_method": None
+        if d.team_days_by_method is None
+        else {m: _q(q) for m, q in d.team_days_by_method.items()},
+    }
+
+
+def _region_json(r: RegionResult) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "deposit_count": r.deposit_count,
+        "footprint_area_m2": _clean(r.footprint_area_m2),
+        "hazard_area_m2": {k: _clean(v) for k, v in r.hazard_area_m2.items()},
+        "unknown_area_m2": _clean(r.unknown_area_m2),
+        **{f: _q(r.figures[f]) for f in FIGURES},
+        "clearance_area_m2_by_method": {m: _q(q) for m, q in r.clearance_area_m2_by_method.items()},
+        "team_days_by_method": {m: _q(q) for m, q in r.team_days_by_method.items()},
+    }
+
+
+def to_json_dict(report: Report) -> dict[str, Any]:
+    """Return the stable JSON contract: ``{"demine", "regions", "deposits"}``."""
+    return {
+        "demine": report.meta,
+        "regions": [_region_json(r) for r in report.regions],
+        "deposits": [_deposit_json(d) for d in report.deposits],
+    }
+
+
+def to_json(report: Report) -> str:
+    """Serialise the report as indented JSON (UTF-8 text, no NaN)."""
+    return json.dumps(to_json_dict(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Flat properties (GeoJSON, CSV)
+
+
+def deposit_properties(report: Report, d: DepositResult) -> dict[str, Any]:
+    """Flatten one deposit's results into properties named with their units.
+
+    Quantities become ``NAME_p10`` ... ``NAME_mean``; per-class and per-method figures become
+    ``hazard_area_m2_<class>`` and ``clearance_area_m2_<method>_p50`` and so on.
+    """
+    props: dict[str, Any] = {
+        "id": d.id,
+        "name": d.name,
+        "commodity": d.commodity,
+        "region": d.region,
+        "status": d.status,
+        "reason": d.reason,
+        "geometry_quality": d.geometry_quality,
+        "control": control_label(d.occupied_share),
+        "occupied_share": None if d.occupied_share is None else round(d.occupied_share, 6),
+        "footprint_area_m2": _clean(d.footprint_area_m2),
+    }
+    for c in report.class_names:
+        props[f"hazard_area_m2_{c}"] = _clean(d.hazard_area_m2.get(c, 0.0))
+    props["unknown_area_m2"] = _clean(d.unknown_area_m2)
+    props["outside_raster_area_m2"] = _clean(d.outside_raster_area_m2)
+    fig = d.figures or {}
+    for f in FIGURES:
+        q = fig.get(f)
+        for k in QUANTITY_KEYS:
+            props[f"{f}_{k}"] = None if q is None else _clean(q[k])
+    for group, names, values in (
+        ("clearance_area_m2", report.clearance_methods, d.clearance_area_m2_by_method),
+        ("team_days", report.method_names, d.team_days_by_method),
+    ):
+        for m in names:
+            q = None if values is None else values.get(m)
+            for k in QUANTITY_KEYS:
+                props[f"{group}_{m}_{k}"] = None if q is None else _clean(q[k])
+    return props
+
+
+def _round_coords(geom: shapely.Geometry) -> shapely.Geometry:
+    return shapely.set_precision(geom, 10**-_COORD_DECIMALS, mode="pointwise")
+
+
+def to_geojson(report: Report) -> dict[str, Any]:
+    """Return an RFC 7946 FeatureCollection of footprints with flattened results.
+
+    Geometries are lon/lat (EPSG:4326) with counter-clockwise exterior rings; deposits that could
+    not be assessed keep their row with a ``null`` geometry or their footprint. The top-level
+    ``demine`` member carries the version, parameter hash and inputs.
+    """
+    features = []
+    for d, fp in zip(report.deposits, report.footprints, strict=True):
+        geometry = None
+        if fp is not None:
+            oriented = shapely.orient_polygons(_round_coords(fp), exterior_cw=False)
+            geometry = shapely.geometry.mapping(oriented)
+        features.append(
+            {
+                "type": "Feature",
+                "id": d.id,
+                "geometry": geometry,
+                "properties": deposit_properties(report, d),
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "demine": report.meta,
+        "features": features,
+    }
+
+
+def to_csv(report: Report) -> str:
+    """One CSV row per deposit with the flattened properties (for spreadsheets)."""
+    rows = [deposit_properties(report, d) for d in report.deposits]
+    buf = io.StringIO()
+    header = (
+        list(rows[0]) if rows else list(deposit_properties(report, _empty_deposit(report)).keys())
+    )
+    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _empty_deposit(report: Report) -> DepositResult:
+    return DepositResult(
+        index=0,
+        id="",
+        name="",
+        commodity="",
+        region=None,
+        status="",
+        reason="",
+        geometry_quality="",
+        footprint_area_m2=0.0,
+        hazard_area_m2={c: 0.0 for c in report.class_names},
+        unknown_area_m2=0.0,
+        outside_raster_area_m2=0.0,
+        occupied_share=None,
+        figures=None,
+        clearance_area_m2_by_method=None,
+        team_days_by_method=None,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Human-readable tables (terminal and Markdown share the same cells)
+
+
+def _ha(m2: float) -> str:
+    ha = m2 / 10_000.0
+    if ha < 0.05:
+        return "0"
+    if ha < 10:
+        return f"{ha:,.1f}"
+    return f"{ha:,.0f}"
+
+
+def _money(usd: float) -> str:
+    if usd >= 1e9:
+        return f"{usd / 1e9:,.2f} bn"
+    if usd >= 1e6:
+        return f"{usd / 1e6:,.1f} M"
+    if usd >= 1e3:
+        return f"{usd / 1e3:,.0f} k"
+    return f"{usd:,.0f}"
+
+
+def _days(d: float) -> str:
+    return f"{d:,.0f}" if d >= 10 else f"{d:,.1f}"
+
+
+def _spread(q: dict[str, float] | None, fmt, show_range: bool) -> str:
+    if q is None:
+        return "-"
+    mid = fmt(q["p50"])
+    if not show_range or q["p10"] == q["p90"]:
+        return mid
+    return f"{mid} ({fmt(q['p10'])}-{fmt(q['p90'])})"
+
+
+def _header(report: Report) -> list[str]:
+    h = report.class_names
+    return [
+        "Deposit",
+        "Commodity",
+        "Control",
+        "Status",
+        "Footprint ha",
+        *[f"{c} ha" for c in h],
+        "Unknown ha",
+        "Clearance ha",
+        "Cost US$",
+        "Team-days",
+    ]
+
+
+def _deposit_cells(report: Report, d: DepositResult, show_range: bool) -> list[str]:
+    fig = d.figures or {}
+    return [
+        d.name,
+        d.commodity,
+        control_label(d.occupied_share),
+        d.status,
+        _ha(d.footprint_area_m2),
+        *[_ha(d.hazard_area_m2.get(c, 0.0)) for c in report.class_names],
+        _ha(d.unknown_area_m2),
+        _spread(fig.get("clearance_area_m2"), lambda v: _ha(v), show_range),
+        _spread(fig.get("cost_usd"), _money, show_range),
+        _spread(fig.get("team_days"), _days, show_range),
+    ]
+
+
+def _total_cells(report: Report, r: RegionResult, show_range: bool) -> list[str]:
+    return [
+        f"Total ({r.deposit_count})",
+        "",
+        "",
+        "",
+        _ha(r.footprint_area_m2),
+        *[_ha(r.hazard_area_m2.get(c, 0.0)) for c in report.class_names],
+        _ha(r.unknown_area_m2),
+        _spread(r.figures["clearance_area_m2"], lambda v: _ha(v), show_range),
+        _spread(r.figures["cost_usd"], _money, show_range),
+        _spread(r.figures["team_days"], _days, show_range),
+    ]
+
+
+def _by_region(report: Report) -> Iterable[tuple[RegionResult, list[DepositResult]]]:
+    for r in report.regions:
+        yield r, [d for d in report.deposits if d.region == r.name]
+
+
+def _caption(report: Report) -> list[str]:
+    m = report.meta
+    lines = [
+        f"demine {m['version']} | parameters: {m['params_source']} "
+        f"(sha256 {m['params_sha256'][:12]}) | buffer {m['footprint_buffer_m']:g} m"
+        + (f" | control as of {m['control_date']}" if m.get("control_date") else ""),
+    ]
+    if m.get("params_overridden_keys"):
+        lines.append("overridden: " + ", ".join(m["params_overridden_keys"]))
+    if m["draws"] > 1:
+        lines.append(f"Monte Carlo: {m['draws']} draws, seed {m['seed']}; P50 (P10-P90)")
+    else:
+        lines.append("figures at the mode of every parameter range")
+    return lines
+
+
+def _notes(report: Report) -> list[str]:
+    return [
+        f"{d.name}: {d.status}: {d.reason}"
+        for d in report.deposits
+        if d.reason or d.status not in ("assessed",)
+    ]
+
+
+def render_tables(report: Report) -> list[Table]:
+    """Build one rich table per region (deposit rows plus a totals row)."""
+    show_range = report.meta["draws"] > 1
+    tables = []
+    numeric_from = 4
+    for r, members in _by_region(report):
+        t = Table(
+            title=f"{r.name}: {r.deposit_count} deposit(s)",
+            title_justify="left",
+            show_footer=False,
+            caption_justify="left",
+        )
+        for i, col in enumerate(_header(report)):
+            t.add_column(col, justify="right" if i >= numeric_from else "left", overflow="fold")
+        for d in members:
+            t.add_row(*_deposit_cells(report, d, show_range))
+        t.add_section()
+        t.add_row(*_total_cells(report, r, show_range), style="bold")
+        tables.append(t)
+    return tables
+
+
+def caption_lines(report: Report) -> tuple[list[str], list[str]]:
+    """Header lines (provenance) and notes (statuses and reasons) for text reports."""
+    return _caption(report), _notes(report)
+
+
+def to_markdown(report: Report) -> str:
+    """Render the per-region tables and notes as GitHub-flavoured Markdown."""
+    show_range = report.meta["draws"] > 1
+    header = _header(report)
+    out = ["# demine report", ""]
+    out += [f"_{line}_  " for line in _caption(report)]
+    out.append("")
+    for r, members in _by_region(report):
+        out += [f"## {r.name}", ""]
+        out.append("| " + " | ".join(header) + " |")
+        out.append("|" + "|".join(["---"] * 4 + ["---:"] * (len(header) - 4)) + "|")
+        for d in members:
+            out.append(
+                "| " + " | ".join(_md(c) for c in _deposit_cells(report, d, show_range)) + " |"
+            )
+        total = _total_cells(report, r, show_range)
+        out.append("| " + " | ".join(f"**{_md(c)}**" if c else "" for c in total) + " |")
+        out.append("")
+    notes = _notes(report)
+    if notes:
+        out += ["## Notes", ""] + [f"- {_md(n)}" for n in notes] + [""]
+    return "\n".join(out)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
