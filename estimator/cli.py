@@ -60,6 +60,9 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (InputDataError, ParameterError) as exc:
             raise _fail(str(exc), EXIT_BAD_INPUT) from None
+        except typer.BadParameter as exc:
+            hint = exc.param_hint if isinstance(exc.param_hint, str) else None
+            raise _fail(f"{hint}: {exc.message}" if hint else exc.message, EXIT_BAD_INPUT) from None
         except EstimatorError as exc:
             raise _fail(str(exc), EXIT_FAILURE) from None
         except KeyboardInterrupt:

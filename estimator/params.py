@@ -325,7 +325,12 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any], path: str = ""
 
 
 def _is_range(value: Mapping[str, Any]) -> bool:
-    return bool(value) and set(value) <= set(_RANGE_KEYS)
+    # A class may be called "low", so a table is a range only if its values are all scalars.
+    return (
+        bool(value)
+        and set(value) <= set(_RANGE_KEYS)
+        and not any(isinstance(v, Mapping) for v in value.values())
+    )
 
 
 def _changed_keys(base: Any, over: Any, path: str = "") -> list[str]:

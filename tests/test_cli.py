@@ -1,0 +1,156 @@
+"""The demine command: exit codes 0 / 2, one-line messages naming the option, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from affine import Affine
+from shapely.geometry import box
+from typer.testing import CliRunner
+
+from estimator.cli import app
+
+from .conftest import DEFAULT_PARAMS
+
+X0, Y0 = 6_000_000.0, 2_800_000.0
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def files(make_raster, make_vector):
+    arr = np.ones((10, 10), dtype="uint8")
+    arr[:, 5:] = 3
+    raster = make_raster(arr, Affine(100, 0, X0, 0, -100, Y0), name="h.tif")
+    deposits = make_vector(
+        [box(X0 + 200, Y0 - 800, X0 + 800, Y0 - 200)],
+        crs="EPSG:3035",
+        filename="d.gpkg",
+        name=["Alpha"],
+        commodity=["Li"],
+    )
+    regions = make_vector(
+        [box(X0 - 1000, Y0 - 2000, X0 + 2000, Y0 + 1000)],
+        crs="EPSG:3035",
+        filename="r.gpkg",
+        name=["Testland"],
+    )
+    control = make_vector(
+        [box(X0 + 500, Y0 - 2000, X0 + 2000, Y0 + 1000)],
+        crs="EPSG:3035",
+        filename="c.gpkg",
+        date=["2026-08-22"],
+        **{"class": ["russian_controlled"]},
+    )
+    return [
+        "--deposits",
+        str(deposits),
+        "--contamination",
+        str(raster),
+        "--regions",
+        str(regions),
+        "--control",
+        str(control),
+    ]
+
+
+def invoke(args):
+    result = runner.invoke(app, args, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_report_table_ok(files):
+    code, out, err = invoke(["report", *files, "--buffer-m", "0"])
+    assert code == 0, err
+    assert "Testland" in out and "Alpha" in out and "Total (1)" in out
+    assert "50% occupied" in out
+
+
+def test_report_json_hand_checked(files):
+    code, out, _ = invoke(["report", *files, "--buffer-m", "0", "--format", "json"])
+    assert code == 0
+    doc = json.loads(out)
+    d = doc["deposits"][0]
+    assert d["hazard_area_m2"]["low"] == pytest.approx(180_000, rel=1e-4)  # 300 m x 600 m
+    assert d["hazard_area_m2"]["high"] == pytest.approx(180_000, rel=1e-4)
+    assert d["occupied_share"] == pytest.approx(0.5, rel=1e-3)
+    assert doc["regions"][0]["name"] == "Testland" and doc["demine"]["control_date"] == "2026-08-22"
+
+
+def test_report_csv_markdown_and_files(files, tmp_path):
+    code, out, _ = invoke(["report", *files, "--format", "csv"])
+    assert code == 0 and out.splitlines()[0].startswith("id,name,commodity")
+    md = tmp_path / "r.md"
+    gj = tmp_path / "r.geojson"
+    code, _, err = invoke(
+        ["report", *files, "--format", "markdown", "-o", str(md), "--geojson", str(gj)]
+    )
+    assert code == 0, err
+    assert md.read_text().startswith("# demine report")
+    assert json.loads(gj.read_text())["features"][0]["properties"]["name"] == "Alpha"
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary files left behind
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (
+            ["--deposits", "missing.gpkg"],
+            "missing.gpkg: deposits file not found; check the path given to --deposits",
+        ),
+        (["--contamination", "nope.tif"], "nope.tif: contamination raster file not found"),
+        (["--region", "Atlantis"], "--region 'Atlantis': no such region"),
+        (["--buffer-m", "-5"], "--buffer-m = -5.0: must be a finite number >= 0"),
+        (["--as-of", "yesterday"], "'yesterday' is not a date"),
+        (["--as-of", "1999-01-01"], "no control snapshot on or before 1999-01-01"),
+        (["--band", "2"], "--band 2: the raster has 1 band(s)"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(files, extra, needle):
+    code, out, err = invoke(["report", *files, *extra])
+    assert code == 2, (out, err)
+    assert needle in " ".join(err.split()), err
+    assert "Traceback" not in err + out
+
+
+def test_bad_params_exit_2(files, write_toml):
+    path = write_toml("[methods.manual]\nproductivity_m2_per_team_dya = 3\n")
+    code, _, err = invoke(["report", *files, "--params", str(path)])
+    assert code == 2
+    assert "did you mean 'productivity_m2_per_team_day'" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unreadable_raster_exit_2(files, tmp_path):
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"not a tiff at all")
+    args = list(files)
+    args[args.index("--contamination") + 1] = str(bad)
+    code, _, err = invoke(["report", *args])
+    assert code == 2 and "cannot read the raster" in err
+
+
+def test_output_path_is_a_directory(files, tmp_path):
+    code, _, err = invoke(["report", *files, "--geojson", str(tmp_path)])
+    assert code == 2 and "is a directory" in err
+
+
+def test_params_init_copies_defaults_byte_for_byte(tmp_path):
+    target = tmp_path / "my.toml"
+    code, _, _ = invoke(["params", "init", str(target)])
+    assert code == 0 and target.read_bytes() == DEFAULT_PARAMS.read_bytes()
+    code, _, err = invoke(["params", "init", str(target)])
+    assert code == 2 and "--force" in err
+    code, out, _ = invoke(["params", "check", str(target)])
+    assert code == 0 and "no changes from the defaults" in out
+
+
+def test_python_dash_m_works():
+    out = subprocess.run(
+        [sys.executable, "-m", "estimator", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("demine ")
