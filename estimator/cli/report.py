@@ -1,111 +1,21 @@
-"""The ``demine`` command: parse options, call the library, print. The only place that exits."""
+"""``demine report``: the per-deposit and per-region estimate."""
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import io
 import logging
 import shutil
 import sys
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from . import __version__
-from .errors import EstimatorError, InputDataError, ParameterError
+from ._common import app, err_console, handle_errors, parse_date, setup_logging
 
 logger = logging.getLogger(__name__)
-
-app = typer.Typer(
-    name="demine",
-    help=(
-        "How much ground must be surveyed and cleared of mines and explosive remnants of war "
-        "before a deposit can be worked: area, cost, time and uncertainty."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
-params_app = typer.Typer(help="Create and check parameter files.", no_args_is_help=True)
-app.add_typer(params_app, name="params")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_BAD_INPUT = 2
-EXIT_FAILURE = 1
-EXIT_INTERRUPTED = 130
-
-
-def _err_console() -> Console:
-    return Console(stderr=True, soft_wrap=True, highlight=False)
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    _err_console().print(f"demine: error: {message}", markup=False)
-    return typer.Exit(code)
-
-
-def handle_errors(func: F) -> F:
-    """Translate library errors into one-line messages and exit codes (no tracebacks)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (InputDataError, ParameterError) as exc:
-            raise _fail(str(exc), EXIT_BAD_INPUT) from None
-        except typer.BadParameter as exc:
-            hint = exc.param_hint if isinstance(exc.param_hint, str) else None
-            raise _fail(f"{hint}: {exc.message}" if hint else exc.message, EXIT_BAD_INPUT) from None
-        except EstimatorError as exc:
-            raise _fail(str(exc), EXIT_FAILURE) from None
-        except KeyboardInterrupt:
-            _err_console().print("demine: interrupted; no partial output was written", markup=False)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except BrokenPipeError:
-            raise typer.Exit(EXIT_FAILURE) from None
-        except typer.Exit:
-            raise
-        except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
-            logger.debug("internal error", exc_info=True)
-            raise _fail(
-                f"internal error: {type(exc).__name__}: {exc} (run with -vv for details and "
-                "please report it)",
-                EXIT_FAILURE,
-            ) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _setup_logging(verbose: int, quiet: int) -> None:
-    level = max(logging.DEBUG, logging.WARNING - 10 * verbose + 10 * quiet)
-    logging.basicConfig(
-        stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s"
-    )
-
-
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"demine {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version_callback, is_eager=True, help="Show the version."
-        ),
-    ] = False,
-) -> None:
-    """Estimate land release before mineral extraction in mined land."""
 
 
 class Format(StrEnum):
@@ -115,17 +25,6 @@ class Format(StrEnum):
     markdown = "markdown"
     csv = "csv"
     json = "json"
-
-
-def _parse_date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not a date; use YYYY-MM-DD", param_hint=option
-        ) from None
 
 
 @app.command()
@@ -206,11 +105,11 @@ def report(
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
 ) -> None:
     """Estimate survey and clearance area, cost and team-days per deposit and region."""
-    from . import io as dio
-    from . import report as rep
-    from .pipeline import Inputs, estimate
+    from .. import io as dio
+    from .. import report as rep
+    from ..pipeline import Inputs, estimate
 
-    _setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet)
     if band < 1:
         raise typer.BadParameter(f"{band}: bands are numbered from 1", param_hint="--band")
     if point_radius_m is not None and not point_radius_m > 0:
@@ -233,10 +132,10 @@ def report(
         band=band,
         assume_crs=assume_crs,
         point_radius_m=point_radius_m,
-        as_of=_parse_date(as_of, "--as-of"),
+        as_of=parse_date(as_of, "--as-of"),
         no_control=no_control,
     )
-    err = _err_console()
+    err = err_console()
     show_progress = quiet == 0 and err.is_terminal
     if show_progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -292,7 +191,7 @@ def report(
 
 
 def _table_text(result) -> str:
-    from . import report as rep
+    from .. import report as rep
 
     console = Console(record=True, width=200, file=io.StringIO(), highlight=False)
     head, notes = rep.caption_lines(result)
@@ -303,40 +202,3 @@ def _table_text(result) -> str:
     for line in notes:
         console.print(f"  {line}", markup=False)
     return console.export_text()
-
-
-@params_app.command("init")
-@handle_errors
-def params_init(
-    path: Annotated[Path, typer.Argument(help="Where to write the commented default file.")],
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-) -> None:
-    """Write the commented default parameter file (a byte-for-byte copy) to PATH."""
-    from . import io as dio
-
-    if path.is_dir():
-        raise typer.BadParameter(f"{path} is a directory; give a file name", param_hint="PATH")
-    if path.exists() and not force:
-        raise _fail(f"{path}: exists and won't be overwritten without --force", EXIT_BAD_INPUT)
-    if not path.parent.exists():
-        raise typer.BadParameter(
-            f"{path}: directory {path.parent} does not exist", param_hint="PATH"
-        )
-    dio.copy_file(dio.default_data().parameters, path)
-    _err_console().print(f"wrote {path}; edit it and pass it with --params {path}", markup=False)
-
-
-@params_app.command("check")
-@handle_errors
-def params_check(
-    path: Annotated[Path, typer.Argument(help="Parameter file to validate.")],
-) -> None:
-    """Validate a parameter file and list the keys it changes from the defaults."""
-    from .pipeline import load_default_params
-
-    p = load_default_params(path)
-    typer.echo(f"{path}: valid (schema_version {p.schema_version}, sha256 {p.sha256[:12]})")
-    if p.overridden_keys:
-        typer.echo("changes from the defaults: " + ", ".join(p.overridden_keys))
-    else:
-        typer.echo("no changes from the defaults")

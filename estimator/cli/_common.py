@@ -1,0 +1,115 @@
+"""The shared parts of the ``demine`` command: the app, error translation, logging, options."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from .. import __version__
+from ..errors import EstimatorError, InputDataError, ParameterError
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(
+    name="demine",
+    help=(
+        "How much ground must be surveyed and cleared of mines and explosive remnants of war "
+        "before a deposit can be worked: area, cost, time and uncertainty."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+params_app = typer.Typer(help="Create and check parameter files.", no_args_is_help=True)
+app.add_typer(params_app, name="params")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def err_console() -> Console:
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    err_console().print(f"demine: error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Translate library errors into one-line messages and exit codes (no tracebacks)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (InputDataError, ParameterError) as exc:
+            raise fail(str(exc), EXIT_BAD_INPUT) from None
+        except typer.BadParameter as exc:
+            hint = exc.param_hint if isinstance(exc.param_hint, str) else None
+            raise fail(f"{hint}: {exc.message}" if hint else exc.message, EXIT_BAD_INPUT) from None
+        except EstimatorError as exc:
+            raise fail(str(exc), EXIT_FAILURE) from None
+        except KeyboardInterrupt:
+            err_console().print("demine: interrupted; no partial output was written", markup=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            raise typer.Exit(EXIT_FAILURE) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
+            logger.debug("internal error", exc_info=True)
+            raise fail(
+                f"internal error: {type(exc).__name__}: {exc} (run with -vv for details and "
+                "please report it)",
+                EXIT_FAILURE,
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def setup_logging(verbose: int, quiet: int) -> None:
+    level = max(logging.DEBUG, logging.WARNING - 10 * verbose + 10 * quiet)
+    logging.basicConfig(
+        stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"demine {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
+) -> None:
+    """Estimate land release before mineral extraction in mined land."""
+
+
+def parse_date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date; use YYYY-MM-DD", param_hint=option
+        ) from None
