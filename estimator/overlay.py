@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "ValueAreas",
+    "overlay_footprints",
+    "polygonal_parts",
     "cell_areas_m2",
     "geodesic_area_m2",
     "geodesic_buffer",
@@ -363,3 +365,82 @@ def value_areas(
     uniq, inverse = np.unique(values[keep], return_inverse=True)
     sums = np.bincount(inverse.ravel(), weights=area[keep], minlength=uniq.size)
     return ValueAreas(uniq, sums, nodata_area, outside)
+
+
+def polygonal_parts(geom: shapely.Geometry) -> shapely.Geometry:
+    """Keep the polygonal parts of a geometry (make_valid can return collections)."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def raster_area_fn(crs: pyproj.CRS) -> Callable[[shapely.Geometry], float]:
+    """Return a function giving the ellipsoidal area (m2) of a polygon in ``crs``."""
+    to_lonlat = pyproj.Transformer.from_crs(crs, _LONLAT, always_xy=True)
+    step = 0.002 if crs.is_geographic else 200.0
+
+    def area(geom: shapely.Geometry) -> float:
+        dense = shapely.segmentize(geom, step)
+        lonlat = shapely.transform(
+            dense, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
+        )
+        return geodesic_area_m2(lonlat)
+
+    return area
+
+
+def overlay_footprints(
+    raster_path,
+    footprints: Sequence[shapely.Geometry | None],
+    *,
+    band: int = 1,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+) -> list[ValueAreas | None]:
+    """Exact covered area of each raster value in each footprint.
+
+    Parameters
+    ----------
+    raster_path : path-like
+        The contamination raster (any GDAL raster, any CRS, north-up).
+    footprints : sequence of shapely geometries or None
+        Footprints in EPSG:4326; ``None`` entries (deposits that could not be assessed) give
+        ``None``.
+    band : int
+        Raster band (1-based).
+    workers, scheduler : optional
+        Parallel execution (local processes, or a Dask scheduler address); the serial path is
+        used when both are ``None``.
+    progress : callable, optional
+        Called as ``progress(fraction_done, message)``.
+
+    Returns
+    -------
+    list of ValueAreas or None
+        One entry per footprint, in input order.
+    """
+    from .io import open_raster
+
+    out: list[ValueAreas | None] = [None] * len(footprints)
+    todo = [i for i, f in enumerate(footprints) if f is not None]
+    with open_raster(raster_path, band=band) as ds:
+        crs = pyproj.CRS.from_user_input(ds.crs.to_wkt())
+        extent = shapely.geometry.box(*ds.bounds)
+        area_fn = raster_area_fn(crs)
+        to_raster = pyproj.Transformer.from_crs(_LONLAT, crs, always_xy=True)
+        for step, i in enumerate(todo):
+            if progress is not None:
+                progress(step / max(1, len(todo)), f"overlay {step + 1}/{len(todo)}")
+            fp_r = shapely.transform(
+                footprints[i], lambda xy: np.column_stack(to_raster.transform(xy[:, 0], xy[:, 1]))
+            )
+            if not fp_r.is_valid:
+                fp_r = polygonal_parts(shapely.make_valid(fp_r))
+            out[i] = value_areas(
+                ds, fp_r, band=band, crs=crs, extent=extent, outside_area_m2=area_fn
+            )
+    if progress is not None:
+        progress(1.0, "overlay done")
+    return out

@@ -17,14 +17,19 @@ from typing import Any
 import numpy as np
 import pyproj
 import shapely
-from shapely.geometry import box
 
 from . import __version__
 from .aggregate import UNASSIGNED_REGION, DepositResult, RegionResult, quantity, summarize_regions
 from .errors import InputDataError
-from .io import default_data, open_raster, read_vector
+from .io import default_data, read_vector
 from .model import release_land
-from .overlay import geodesic_area_m2, geodesic_buffer, overlap_areas_m2, value_areas
+from .overlay import (
+    geodesic_area_m2,
+    geodesic_buffer,
+    overlap_areas_m2,
+    overlay_footprints,
+    polygonal_parts,
+)
 from .params import Params, load_params
 from .uncertainty import DEFAULT_SEED, mode_draws, sample_draws
 
@@ -58,6 +63,8 @@ class Inputs:
     point_radius_m: float | None = None
     as_of: dt.date | None = None
     no_control: bool = False
+    workers: int | None = None
+    scheduler: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +110,6 @@ def _text(value: Any) -> str:
 
 def _densify(geom: shapely.Geometry, geographic: bool) -> shapely.Geometry:
     return shapely.segmentize(geom, _DENSIFY_DEG if geographic else _DENSIFY_M)
-
-
-def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
-    """Keep the polygonal parts of a geometry (make_valid can return collections)."""
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
 def _prepare_deposits(gdf, *, buffer_m: float, point_radius_m: float | None) -> list[_Prepared]:
@@ -167,13 +166,13 @@ def _prepare_deposits(gdf, *, buffer_m: float, point_radius_m: float | None) -> 
             prep.invalid_reason = "a line is not a deposit outline; give polygons (or points)"
             continue
         elif geom.geom_type == "GeometryCollection":
-            geom = _polygonal(geom)
+            geom = polygonal_parts(geom)
             if geom.is_empty:
                 prep.invalid_reason = "geometry collection without polygons"
                 continue
         if not geom.is_valid and geom.geom_type in ("Polygon", "MultiPolygon"):
             why = shapely.is_valid_reason(geom)
-            geom = _polygonal(shapely.make_valid(geom))
+            geom = polygonal_parts(shapely.make_valid(geom))
             if geom.is_empty:
                 prep.invalid_reason = f"invalid polygon that cannot be repaired ({why})"
                 continue
@@ -187,7 +186,7 @@ def _prepare_deposits(gdf, *, buffer_m: float, point_radius_m: float | None) -> 
             continue
         footprint = geodesic_buffer(lonlat, buffer_m + extra)
         if not footprint.is_valid:
-            footprint = _polygonal(shapely.make_valid(footprint))
+            footprint = polygonal_parts(shapely.make_valid(footprint))
         if footprint.is_empty or geodesic_area_m2(footprint) <= 0:
             prep.invalid_reason = "footprint has no area (zero-area polygon and no buffer)"
             continue
@@ -213,7 +212,7 @@ def _read_regions(path: Path, assume_crs: str | None) -> tuple[list[str], list[s
     by_name: dict[str, list[shapely.Geometry]] = {}
     for name, geom in zip(gdf[name_col].map(_text), gdf.geometry, strict=True):
         if not geom.is_valid:
-            geom = _polygonal(shapely.make_valid(geom))
+            geom = polygonal_parts(shapely.make_valid(geom))
         by_name.setdefault(name or "(unnamed region)", []).append(geom)
     for name, parts in by_name.items():
         names.append(name)
@@ -252,7 +251,7 @@ def _read_control(
     elif as_of is not None:
         raise InputDataError(f"{path}: --as-of needs a 'date' field in the control layer")
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty].to_crs(_LONLAT)
-    geoms = [g if g.is_valid else _polygonal(shapely.make_valid(g)) for g in gdf.geometry]
+    geoms = [g if g.is_valid else polygonal_parts(shapely.make_valid(g)) for g in gdf.geometry]
     return (shapely.union_all(geoms) if geoms else shapely.Polygon()), snapshot
 
 
@@ -262,20 +261,6 @@ def _read_control(
 
 def _class_table(params: Params) -> dict[int, int]:
     return {c.raster_value: i for i, c in enumerate(params.classes)}
-
-
-def _raster_area_fn(crs: pyproj.CRS) -> Callable[[shapely.Geometry], float]:
-    to_lonlat = pyproj.Transformer.from_crs(crs, _LONLAT, always_xy=True)
-    geographic = crs.is_geographic
-
-    def area(geom: shapely.Geometry) -> float:
-        dense = _densify(geom, geographic)
-        lonlat = shapely.transform(
-            dense, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
-        )
-        return geodesic_area_m2(lonlat)
-
-    return area
 
 
 def _status(
@@ -399,31 +384,26 @@ def estimate(
     hazard = np.zeros((n, len(classes)))
     unknown_area = np.zeros(n)
     outside_area = np.zeros(n)
-    with open_raster(raster_path, band=inputs.band) as ds:
-        crs = pyproj.CRS.from_user_input(ds.crs.to_wkt())
-        extent = box(*ds.bounds)
-        area_fn = _raster_area_fn(crs)
-        to_raster = pyproj.Transformer.from_crs(_LONLAT, crs, always_xy=True)
-        unmapped: dict[float, list[str]] = {}
-        for step, i in enumerate(valid_idx):
-            report_progress(step / max(1, len(valid_idx)), f"overlay {prepared[i].name}")
-            fp_r = shapely.transform(
-                footprints[i], lambda xy: np.column_stack(to_raster.transform(xy[:, 0], xy[:, 1]))
-            )
-            if not fp_r.is_valid:
-                fp_r = _polygonal(shapely.make_valid(fp_r))
-            va = value_areas(
-                ds, fp_r, band=inputs.band, crs=crs, extent=extent, outside_area_m2=area_fn
-            )
-            for value, area in zip(va.values.tolist(), va.area_m2.tolist(), strict=True):
-                k = class_index.get(int(value)) if float(value).is_integer() else None
-                if k is None:
-                    unmapped.setdefault(value, []).append(prepared[i].name)
-                    continue
-                hazard[i, k] += area
-            unknown_area[i] = va.unknown_area_m2
-            outside_area[i] = va.outside_area_m2
-        report_progress(1.0, "overlay done")
+    overlays = overlay_footprints(
+        raster_path,
+        footprints,
+        band=inputs.band,
+        workers=inputs.workers,
+        scheduler=inputs.scheduler,
+        progress=report_progress,
+    )
+    unmapped: dict[float, list[str]] = {}
+    for i, va in enumerate(overlays):
+        if va is None:
+            continue
+        for value, area in zip(va.values.tolist(), va.area_m2.tolist(), strict=True):
+            k = class_index.get(int(value)) if float(value).is_integer() else None
+            if k is None:
+                unmapped.setdefault(value, []).append(prepared[i].name)
+                continue
+            hazard[i, k] += area
+        unknown_area[i] = va.unknown_area_m2
+        outside_area[i] = va.outside_area_m2
     if unmapped:
         shown = ", ".join(f"{v:g}" for v in sorted(unmapped)[:10])
         raise InputDataError(
