@@ -11,24 +11,63 @@ from .model import LandRelease
 from .uncertainty import summarize
 
 __all__ = [
+    "FIGURES",
     "DepositResult",
+    "RegionAccumulator",
     "RegionResult",
     "UNASSIGNED_REGION",
+    "quantities",
     "quantity",
     "sum_by_group",
-    "summarize_regions",
 ]
 
-#: Region name for deposits that overlap no region polygon.
+#: Region name for deposits that overlap no region polygon (or could not be located).
 UNASSIGNED_REGION = "(no region)"
 
 Quantity = dict[str, float]
 
+#: The figures of the land-release model that add up across deposits, in report order.
+FIGURES = (
+    "nts_area_m2",
+    "ts_area_m2",
+    "clearance_area_m2",
+    "cost_usd",
+    "team_days",
+    "expected_items",
+    "expected_accidents",
+    "residual_items",
+)
+
 
 def quantity(draws: np.ndarray) -> Quantity:
     """Summarise the draws of one figure as ``{"p10", "p50", "p90", "mean"}`` floats."""
-    s = summarize(np.asarray(draws, dtype="float64")[None, :])
-    return {k: float(v[0]) for k, v in s.items()}
+    return quantities(np.asarray(draws, dtype="float64")[None, :])[0]
+
+
+def quantities(rows: np.ndarray) -> list[Quantity]:
+    """Summarise each row of draws (shape (n, D)) as a quantity dict.
+
+    Examples
+    --------
+    >>> quantities(np.array([[1.0, 1.0], [0.0, 2.0]]))[1]
+    {'p10': 0.2, 'p50': 1.0, 'p90': 1.8, 'mean': 1.0}
+    """
+    s = summarize(np.asarray(rows, dtype="float64"))
+    keys = list(s)
+    cols = [s[k].tolist() for k in keys]
+    return [dict(zip(keys, vals, strict=True)) for vals in zip(*cols, strict=True)]
+
+
+def day_quantities(rows: np.ndarray) -> list[dict[str, float]]:
+    """P10/P50/P90 of day offsets by rank (no interpolation, so ``inf`` stays ``inf``)."""
+    rows = np.asarray(rows, dtype="float64")
+    q = np.quantile(rows, [0.1, 0.5, 0.9], axis=-1, method="inverted_cdf")
+    with np.errstate(invalid="ignore"):
+        mean = rows.mean(axis=-1)
+    return [
+        {"p10": float(a), "p50": float(b), "p90": float(c), "mean": float(m)}
+        for a, b, c, m in zip(q[0], q[1], q[2], mean, strict=True)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +90,11 @@ class DepositResult:
     figures: dict[str, Quantity] | None
     clearance_area_m2_by_method: dict[str, Quantity] | None
     team_days_by_method: dict[str, Quantity] | None
+    prob_any_item: float | None = None
+    ready_day: dict[str, float] | None = None
+    duration_days: dict[str, float] | None = None
+    phase_days: dict[str, dict[str, float]] | None = None
+    priority_rank: int | None = None
 
     @property
     def assessed(self) -> bool:
@@ -71,18 +115,8 @@ class RegionResult:
     clearance_area_m2_by_method: dict[str, Quantity]
     team_days_by_method: dict[str, Quantity]
     deposit_ids: tuple[str, ...] = field(default=())
-
-
-#: The figures of the land-release model reported as quantities, in report order.
-FIGURES = (
-    "nts_area_m2",
-    "ts_area_m2",
-    "clearance_area_m2",
-    "cost_usd",
-    "team_days",
-    "expected_items",
-    "expected_accidents",
-)
+    ready_day: dict[str, float] | None = None
+    blocked_count: int = 0
 
 
 def sum_by_group(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
@@ -110,65 +144,74 @@ def sum_by_group(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.nda
     """
     values = np.asarray(values, dtype="float64")
     out = np.zeros((n_groups, *values.shape[1:]))
-    keep = np.asarray(group) >= 0
-    np.add.at(out, np.asarray(group)[keep], values[keep])
+    group = np.asarray(group)
+    keep = group >= 0
+    np.add.at(out, group[keep], values[keep])
     return out
 
 
-def summarize_regions(
-    region_names: Sequence[str],
-    deposits: Sequence[DepositResult],
-    release: LandRelease,
-    *,
-    class_names: Sequence[str],
-    method_names: Sequence[str],
-    clearance_methods: Sequence[str],
-) -> list[RegionResult]:
-    """Aggregate deposit results into region totals.
+class RegionAccumulator:
+    """Per-region, per-draw running totals, fed chunk by chunk of deposits.
 
-    Parameters
-    ----------
-    region_names : sequence of str
-        Regions to report, in order (regions without deposits are reported with zeros).
-    deposits : sequence of DepositResult
-        Deposit rows; row ``i`` matches row ``i`` of ``release``.
-    release : LandRelease
-        Per-deposit, per-draw model output (rows of invalid deposits must be zero).
-    class_names, method_names, clearance_methods : sequence of str
-        Column names of the class, team-day and clearance-method axes.
-
-    Returns
-    -------
-    list of RegionResult
-        One per region, in ``region_names`` order.
+    Sums are exact whatever the chunking; the ready day of a region is the latest ready day of
+    its scheduled (not blocked) deposits, draw by draw.
     """
-    index = {name: i for i, name in enumerate(region_names)}
-    group = np.array([index.get(d.region, -1) if d.region else -1 for d in deposits], dtype=int)
-    n = len(region_names)
-    sums = {f: sum_by_group(getattr(release, f), group, n) for f in FIGURES}
-    by_method = sum_by_group(release.clearance_area_m2_by_method, group, n)
-    days_by_method = sum_by_group(release.team_days_by_method, group, n)
-    out = []
-    for r, name in enumerate(region_names):
-        members = [d for d in deposits if d.region == name]
-        out.append(
-            RegionResult(
-                name=name,
-                deposit_count=len(members),
-                footprint_area_m2=float(sum(d.footprint_area_m2 for d in members)),
-                hazard_area_m2={
-                    c: float(sum(d.hazard_area_m2.get(c, 0.0) for d in members))
-                    for c in class_names
-                },
-                unknown_area_m2=float(sum(d.unknown_area_m2 for d in members)),
-                figures={f: quantity(sums[f][r]) for f in FIGURES},
-                clearance_area_m2_by_method={
-                    m: quantity(by_method[r, j]) for j, m in enumerate(clearance_methods)
-                },
-                team_days_by_method={
-                    m: quantity(days_by_method[r, j]) for j, m in enumerate(method_names)
-                },
-                deposit_ids=tuple(d.id for d in members),
+
+    def __init__(self, n_regions: int, n_draws: int, n_clearance: int, n_methods: int) -> None:
+        self.sums = {f: np.zeros((n_regions, n_draws)) for f in FIGURES}
+        self.by_method = np.zeros((n_regions, n_clearance, n_draws))
+        self.days_by_method = np.zeros((n_regions, n_methods, n_draws))
+        self.ready = np.full((n_regions, n_draws), -np.inf)
+        self.scheduled = np.zeros(n_regions, dtype=int)
+
+    def add(self, group: np.ndarray, release: LandRelease, ready_day: np.ndarray) -> None:
+        """Add a chunk of deposits (``group`` = region index per deposit, -1 to skip)."""
+        n = self.ready.shape[0]
+        for f in FIGURES:
+            self.sums[f] += sum_by_group(getattr(release, f), group, n)
+        self.by_method += sum_by_group(release.clearance_area_m2_by_method, group, n)
+        self.days_by_method += sum_by_group(release.team_days_by_method, group, n)
+        for i, g in enumerate(np.asarray(group)):
+            # Blocked deposits (never scheduled) are counted apart, not as "never ready".
+            if g >= 0 and np.isfinite(ready_day[i]).any():
+                self.ready[g] = np.maximum(self.ready[g], ready_day[i])
+                self.scheduled[g] += 1
+
+    def results(
+        self,
+        region_names: Sequence[str],
+        deposits: Sequence[DepositResult],
+        *,
+        class_names: Sequence[str],
+        method_names: Sequence[str],
+        clearance_methods: Sequence[str],
+    ) -> list[RegionResult]:
+        """Summarise the totals of every region (regions without deposits report zeros)."""
+        out = []
+        sums = {f: quantities(self.sums[f]) for f in FIGURES}
+        ready = day_quantities(np.where(np.isfinite(self.ready), self.ready, np.inf))
+        for r, name in enumerate(region_names):
+            members = [d for d in deposits if d.region == name]
+            out.append(
+                RegionResult(
+                    name=name,
+                    deposit_count=len(members),
+                    footprint_area_m2=float(sum(d.footprint_area_m2 for d in members)),
+                    hazard_area_m2={
+                        c: float(sum(d.hazard_area_m2.get(c, 0.0) for d in members))
+                        for c in class_names
+                    },
+                    unknown_area_m2=float(sum(d.unknown_area_m2 for d in members)),
+                    figures={f: sums[f][r] for f in FIGURES},
+                    clearance_area_m2_by_method={
+                        m: quantity(self.by_method[r, j]) for j, m in enumerate(clearance_methods)
+                    },
+                    team_days_by_method={
+                        m: quantity(self.days_by_method[r, j]) for j, m in enumerate(method_names)
+                    },
+                    deposit_ids=tuple(d.id for d in members),
+                    ready_day=ready[r] if self.scheduled[r] else None,
+                    blocked_count=sum(1 for d in members if d.status == "blocked"),
+                )
             )
-        )
-    return out
+        return out

@@ -66,6 +66,12 @@ class DrawSet:
         Indirect cost as a share of direct cost, shape (D,).
     accidents_per_million_m2_cleared : numpy.ndarray
         Deminer accident rate, shape (D,).
+    residual_items_per_ha_released : numpy.ndarray
+        Items left in land released by survey, per hectare released, shape (K, D).
+    clearance_miss_share : numpy.ndarray
+        Share of items in cleared ground that clearance misses, shape (D,).
+    survey_working_days_per_year, clearance_working_days_per_year : numpy.ndarray
+        Working days per year (used by the schedule, not by :func:`release_land`), shape (D,).
     """
 
     class_names: tuple[str, ...]
@@ -83,6 +89,10 @@ class DrawSet:
     clearance_usd_per_team_day: np.ndarray
     overhead_share: np.ndarray
     accidents_per_million_m2_cleared: np.ndarray
+    residual_items_per_ha_released: np.ndarray
+    clearance_miss_share: np.ndarray
+    survey_working_days_per_year: np.ndarray
+    clearance_working_days_per_year: np.ndarray
 
     def __post_init__(self) -> None:
         k, m, d = len(self.class_names), len(self.clearance_methods), self.n_draws
@@ -100,6 +110,10 @@ class DrawSet:
             "clearance_usd_per_team_day": (m, d),
             "overhead_share": (d,),
             "accidents_per_million_m2_cleared": (d,),
+            "residual_items_per_ha_released": (k, d),
+            "clearance_miss_share": (d,),
+            "survey_working_days_per_year": (d,),
+            "clearance_working_days_per_year": (d,),
         }
         for name, shape in expected.items():
             got = np.shape(getattr(self, name))
@@ -141,6 +155,13 @@ class LandRelease:
         Explosive items expected to be found in clearance.
     expected_accidents : numpy.ndarray
         Deminer accidents expected during clearance.
+    residual_items : numpy.ndarray
+        Items expected to remain after release: those clearance misses plus those in land
+        released by survey.
+    prob_any_item : numpy.ndarray
+        Probability that the footprint holds at least one item, assuming items fall
+        independently (Poisson) at the expected densities: ``1 - exp(-(found + residual))``
+        where "found" are the items expected in clearance.
     """
 
     nts_area_m2: np.ndarray
@@ -152,6 +173,8 @@ class LandRelease:
     cost_usd: np.ndarray
     expected_items: np.ndarray
     expected_accidents: np.ndarray
+    residual_items: np.ndarray
+    prob_any_item: np.ndarray
 
 
 def release_land(area_m2: np.ndarray, draws: DrawSet) -> LandRelease:
@@ -189,7 +212,10 @@ def release_land(area_m2: np.ndarray, draws: DrawSet) -> LandRelease:
     ...     clearance_m2_per_team_day=np.array([[100.0]]),
     ...     nts_usd_per_team_day=np.array([1_000.0]), ts_usd_per_team_day=np.array([2_000.0]),
     ...     clearance_usd_per_team_day=np.array([[500.0]]),
-    ...     overhead_share=np.array([0.0]), accidents_per_million_m2_cleared=np.array([0.1]))
+    ...     overhead_share=np.array([0.0]), accidents_per_million_m2_cleared=np.array([0.1]),
+    ...     residual_items_per_ha_released=np.array([[0.0]]), clearance_miss_share=np.array([0.0]),
+    ...     survey_working_days_per_year=np.array([220.0]),
+    ...     clearance_working_days_per_year=np.array([180.0]))
     >>> r = release_land(np.array([[100_000.0]]), d)
     >>> float(r.ts_area_m2[0, 0]), float(r.clearance_area_m2[0, 0])
     (70000.0, 35000.0)
@@ -233,6 +259,11 @@ def release_land(area_m2: np.ndarray, draws: DrawSet) -> LandRelease:
 
     items = (area @ (remain_ts * draws.items_per_ha)) / M2_PER_HA
     accidents = clear_area / 1e6 * draws.accidents_per_million_m2_cleared[None, :]
+    released_by_survey = 1.0 - remain_ts  # (K, D): share released by NTS or TS
+    in_released = (area @ (released_by_survey * draws.residual_items_per_ha_released)) / M2_PER_HA
+    missed = items * draws.clearance_miss_share[None, :]
+    residual = missed + in_released
+    prob_any = -np.expm1(-(items + in_released))
 
     return LandRelease(
         nts_area_m2=nts_area,
@@ -244,4 +275,6 @@ def release_land(area_m2: np.ndarray, draws: DrawSet) -> LandRelease:
         cost_usd=cost,
         expected_items=items,
         expected_accidents=accidents,
+        residual_items=residual,
+        prob_any_item=prob_any,
     )

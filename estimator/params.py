@@ -8,6 +8,7 @@ unnoticed.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import math
@@ -84,6 +85,7 @@ class Method:
     productivity_m2_per_team_day: Range
     team_cost_usd_per_day: Range
     team_size: int
+    teams: int = 1
 
     @property
     def phase(self) -> Literal["nts", "ts", "clearance"]:
@@ -103,6 +105,7 @@ class HazardClass:
     items_per_ha: Range
     productivity_factor: Range
     clearance_mix: tuple[tuple[str, float], ...]
+    residual_items_per_ha_released: Range = Range(0.0, 0.0, 0.0)
 
     def mix_share(self, method: str) -> float:
         """Share of this class's clearance area done by ``method`` (0 if absent)."""
@@ -119,6 +122,9 @@ class General:
     survey_working_days_per_year: Range
     unknown_area_class: str
     accidents_per_million_m2_cleared: Range
+    clearance_miss_share: Range = Range(0.0, 0.0, 0.0)
+    survey_month_weights: tuple[float, ...] = (1.0,) * 12
+    clearance_month_weights: tuple[float, ...] = (1.0,) * 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,26 +168,28 @@ class Params:
             raise ParameterError(
                 f"--buffer-m = {footprint_buffer_m!r}: must be a finite number >= 0 (metres)"
             )
-        general = General(
-            footprint_buffer_m=float(footprint_buffer_m),
-            overhead_share=self.general.overhead_share,
-            clearance_working_days_per_year=self.general.clearance_working_days_per_year,
-            survey_working_days_per_year=self.general.survey_working_days_per_year,
-            unknown_area_class=self.general.unknown_area_class,
-            accidents_per_million_m2_cleared=self.general.accidents_per_million_m2_cleared,
-        )
+        general = dataclasses.replace(self.general, footprint_buffer_m=float(footprint_buffer_m))
         keys = tuple(sorted({*self.overridden_keys, "general.footprint_buffer_m"}))
-        return Params(
-            self.schema_version,
-            self.currency,
-            self.price_year,
-            general,
-            self.methods,
-            self.classes,
-            self.source,
-            self.sha256,
-            keys,
+        return dataclasses.replace(self, general=general, overridden_keys=keys)
+
+    def with_teams(self, teams: Mapping[str, int]) -> Params:
+        """Return a copy with other team counts (the ``--teams`` override)."""
+        names = [m.name for m in self.methods]
+        for name, count in teams.items():
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ParameterError(
+                    f"--teams {name}={count}: no method {name!r}{hint}; methods: {', '.join(names)}"
+                )
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ParameterError(f"--teams {name}={count!r}: must be a whole number >= 0")
+        methods = tuple(
+            dataclasses.replace(m, teams=teams[m.name]) if m.name in teams else m
+            for m in self.methods
         )
+        keys = tuple(sorted({*self.overridden_keys, *(f"methods.{n}.teams" for n in teams)}))
+        return dataclasses.replace(self, methods=methods, overridden_keys=keys)
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,8 +203,17 @@ _GENERAL_KEYS = (
     "survey_working_days_per_year",
     "unknown_area_class",
     "accidents_per_million_m2_cleared",
+    "clearance_miss_share",
+    "survey_month_weights",
+    "clearance_month_weights",
 )
-_METHOD_KEYS = ("label", "productivity_m2_per_team_day", "team_cost_usd_per_day", "team_size")
+_METHOD_KEYS = (
+    "label",
+    "productivity_m2_per_team_day",
+    "team_cost_usd_per_day",
+    "team_size",
+    "teams",
+)
 _CLASS_KEYS = (
     "label",
     "raster_value",
@@ -205,6 +222,7 @@ _CLASS_KEYS = (
     "items_per_ha",
     "productivity_factor",
     "clearance_mix",
+    "residual_items_per_ha_released",
 )
 _RANGE_KEYS = ("low", "mode", "high", "dist")
 
@@ -298,6 +316,17 @@ def _string(ctx: _Ctx, value: Any, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ctx.fail(where, value, "must be a non-empty string")
     return value
+
+
+def _month_weights(ctx: _Ctx, table: Mapping[str, Any], key: str) -> tuple[float, ...]:
+    where = f"[general] {key}"
+    value = table.get(key, [1.0] * 12)
+    if not isinstance(value, list) or len(value) != 12:
+        raise ctx.fail(where, value, "must be a list of 12 numbers, January to December")
+    weights = tuple(_number(ctx, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ctx.fail(where, value, "weights must be >= 0 and not all zero")
+    return weights
 
 
 def _table(ctx: _Ctx, value: Any, where: str) -> Mapping[str, Any]:
@@ -412,6 +441,7 @@ def parse_params(
                 team_size=_integer(
                     ctx, _require(ctx, tbl, "team_size", where), f"[{where}] team_size", minimum=1
                 ),
+                teams=_integer(ctx, tbl.get("teams", 1), f"[{where}] teams", minimum=0),
             )
         )
     names = {m.name for m in methods}
@@ -497,6 +527,12 @@ def parse_params(
                     positive=True,
                 ),
                 clearance_mix=tuple(mix),
+                residual_items_per_ha_released=_range(
+                    ctx,
+                    tbl.get("residual_items_per_ha_released", 0.0),
+                    f"[{where}] residual_items_per_ha_released",
+                    minimum=0,
+                ),
             )
         )
     classes.sort(key=lambda c: c.raster_value)
@@ -547,6 +583,15 @@ def parse_params(
             "[general] accidents_per_million_m2_cleared",
             minimum=0,
         ),
+        clearance_miss_share=_range(
+            ctx,
+            gen_t.get("clearance_miss_share", 0.0),
+            "[general] clearance_miss_share",
+            minimum=0,
+            maximum=1,
+        ),
+        survey_month_weights=_month_weights(ctx, gen_t, "survey_month_weights"),
+        clearance_month_weights=_month_weights(ctx, gen_t, "clearance_month_weights"),
     )
     return Params(
         schema_version=version,

@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,18 @@ import pyproj
 import shapely
 
 from . import __version__
-from .aggregate import UNASSIGNED_REGION, DepositResult, RegionResult, quantity, summarize_regions
+from .aggregate import (
+    FIGURES,
+    UNASSIGNED_REGION,
+    DepositResult,
+    RegionAccumulator,
+    RegionResult,
+    day_quantities,
+    quantities,
+)
 from .errors import InputDataError
 from .io import default_data, read_vector
-from .model import release_land
+from .model import DrawSet, release_land
 from .overlay import (
     geodesic_area_m2,
     geodesic_buffer,
@@ -31,6 +39,7 @@ from .overlay import (
     polygonal_parts,
 )
 from .params import Params, load_params
+from .schedule import PHASES, WorkingCalendar, schedule_deposits
 from .uncertainty import DEFAULT_SEED, mode_draws, sample_draws
 
 logger = logging.getLogger(__name__)
@@ -65,6 +74,10 @@ class Inputs:
     no_control: bool = False
     workers: int | None = None
     scheduler: str | None = None
+    start_date: dt.date | None = None
+    access_date: dt.date | None = None
+    priority: str | None = None
+    teams: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +93,7 @@ class Report:
     regions: list[RegionResult]
     footprints: list[shapely.Geometry | None] = field(default_factory=list)
     region_geometries: dict[str, shapely.Geometry] = field(default_factory=dict)
+    start_date: dt.date | None = None
 
 
 def load_default_params(path: str | os.PathLike[str] | None = None) -> Params:
@@ -100,6 +114,7 @@ class _Prepared:
     footprint: shapely.Geometry | None  # lon/lat
     notes: list[str]
     invalid_reason: str | None = None
+    priority: float | None = None
 
 
 def _text(value: Any) -> str:
@@ -112,8 +127,18 @@ def _densify(geom: shapely.Geometry, geographic: bool) -> shapely.Geometry:
     return shapely.segmentize(geom, _DENSIFY_DEG if geographic else _DENSIFY_M)
 
 
-def _prepare_deposits(gdf, *, buffer_m: float, point_radius_m: float | None) -> list[_Prepared]:
+def _prepare_deposits(
+    gdf, *, buffer_m: float, point_radius_m: float | None, priority: str | None, path: Path
+) -> list[_Prepared]:
     columns = {c.lower(): c for c in gdf.columns}
+    priority_col = None
+    if priority is not None:
+        priority_col = columns.get(priority.lower())
+        if priority_col is None:
+            fields = ", ".join(c for c in gdf.columns if c != "geometry") or "none"
+            raise InputDataError(
+                f"{path}: --priority {priority!r}: no such field; fields: {fields}"
+            )
     id_col = columns.get("id")
     ids: list[str]
     if id_col is not None and gdf[id_col].notna().all() and gdf[id_col].astype(str).is_unique:
@@ -140,6 +165,16 @@ def _prepare_deposits(gdf, *, buffer_m: float, point_radius_m: float | None) -> 
             notes=[],
         )
         out.append(prep)
+        if priority_col is not None:
+            raw = row[priority_col]
+            if _text(raw) != "":
+                try:
+                    prep.priority = float(raw)
+                except (TypeError, ValueError):
+                    raise InputDataError(
+                        f"{path}: --priority {priority!r}: value {raw!r} of {prep.name!r} is not "
+                        "a number (lower numbers are served first)"
+                    ) from None
         if geom is None or geom.is_empty:
             prep.invalid_reason = "no geometry (null or empty); draw the deposit outline"
             continue
@@ -280,6 +315,390 @@ def _status(
     )
 
 
+#: Occupied share above which a footprint needs an access date before work can start.
+OCCUPIED_THRESHOLD = 0.005
+#: Deposits modelled at once: bounds memory to about CHUNK x draws x 30 floats.
+CHUNK = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The geospatial stage: what the footprints cover, computed once for any number of runs."""
+
+    prepared: list[_Prepared]
+    footprints: list[shapely.Geometry | None]
+    footprint_area_m2: np.ndarray
+    hazard_area_m2: np.ndarray  # (N, K)
+    unknown_area_m2: np.ndarray
+    outside_area_m2: np.ndarray
+    occupied_share: list[float | None]
+    region_of: list[str]
+    region_names: list[str]
+    region_geoms: list[shapely.Geometry]
+    control_date: str | None
+    paths: dict[str, Any]
+
+
+def _default(path: Path | None, name: str) -> Path:
+    return Path(path) if path is not None else getattr(default_data(), name)
+
+
+def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) -> Assessment:
+    """Read the inputs and overlay every footprint on the contamination raster.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        Paths and options (``None`` paths use the embedded data).
+    params : Params
+        Parameters (the footprint buffer and the class table are used here).
+    progress : callable, optional
+        Called as ``progress(fraction_done, message)``.
+
+    Returns
+    -------
+    Assessment
+        Areas by class per footprint, occupied shares and regions.
+
+    Raises
+    ------
+    InputDataError
+        If an input cannot be read or used.
+    """
+    deposits_path = _default(inputs.deposits, "deposits")
+    raster_path = _default(inputs.contamination, "contamination")
+    regions_path = _default(inputs.regions, "regions")
+    control_path = None if inputs.no_control else _default(inputs.control, "control")
+
+    gdf = read_vector(
+        deposits_path, what="deposits", option="--deposits", assume_crs=inputs.assume_crs
+    )
+    if len(gdf) == 0:
+        raise InputDataError(f"{deposits_path}: the deposits layer has no features")
+    prepared = _prepare_deposits(
+        gdf,
+        buffer_m=params.general.footprint_buffer_m,
+        point_radius_m=inputs.point_radius_m,
+        priority=inputs.priority,
+        path=deposits_path,
+    )
+    region_names, region_geoms = _read_regions(regions_path, inputs.assume_crs)
+    occupied, control_date = (None, None)
+    if control_path is not None:
+        occupied, control_date = _read_control(control_path, inputs.assume_crs, inputs.as_of)
+
+    footprints = [p.footprint for p in prepared]
+    valid_idx = [i for i, f in enumerate(footprints) if f is not None]
+    valid_fp = [footprints[i] for i in valid_idx]
+    n = len(prepared)
+
+    region_of = [UNASSIGNED_REGION] * n
+    if valid_fp and region_geoms:
+        overlaps = overlap_areas_m2(valid_fp, region_geoms)
+        for j, i in enumerate(valid_idx):
+            if overlaps[j].max() > 0:
+                region_of[i] = region_names[int(np.argmax(overlaps[j]))]
+
+    fp_area = np.array([geodesic_area_m2(f) if f is not None else 0.0 for f in footprints])
+    occupied_share: list[float | None] = [None] * n
+    if occupied is not None:
+        occ = overlap_areas_m2(valid_fp, [occupied]) if valid_fp else np.zeros((0, 1))
+        for j, i in enumerate(valid_idx):
+            occupied_share[i] = min(1.0, float(occ[j, 0]) / fp_area[i]) if fp_area[i] else 0.0
+
+    class_index = _class_table(params)
+    hazard = np.zeros((n, len(params.classes)))
+    unknown_area = np.zeros(n)
+    outside_area = np.zeros(n)
+    overlays = overlay_footprints(
+        raster_path,
+        footprints,
+        band=inputs.band,
+        workers=inputs.workers,
+        scheduler=inputs.scheduler,
+        progress=progress,
+    )
+    unmapped: dict[float, list[str]] = {}
+    for i, va in enumerate(overlays):
+        if va is None:
+            continue
+        for value, area in zip(va.values.tolist(), va.area_m2.tolist(), strict=True):
+            k = class_index.get(int(value)) if float(value).is_integer() else None
+            if k is None:
+                unmapped.setdefault(value, []).append(prepared[i].name)
+                continue
+            hazard[i, k] += area
+        unknown_area[i] = va.unknown_area_m2
+        outside_area[i] = va.outside_area_m2
+    if unmapped:
+        shown = ", ".join(f"{v:g}" for v in sorted(unmapped)[:10])
+        raise InputDataError(
+            f"{raster_path}: raster value(s) {shown} (in {unmapped[sorted(unmapped)[0]][0]!r}) "
+            f"have no class in the parameter file {params.source}; add a [classes.NAME] table "
+            "with that raster_value, or set them to nodata"
+        )
+    names = list(region_names)
+    if UNASSIGNED_REGION in region_of:
+        names.append(UNASSIGNED_REGION)
+    return Assessment(
+        prepared=prepared,
+        footprints=footprints,
+        footprint_area_m2=fp_area,
+        hazard_area_m2=hazard,
+        unknown_area_m2=unknown_area,
+        outside_area_m2=outside_area,
+        occupied_share=occupied_share,
+        region_of=region_of,
+        region_names=names,
+        region_geoms=region_geoms,
+        control_date=control_date,
+        paths={
+            "deposits": str(deposits_path),
+            "contamination": str(raster_path),
+            "band": inputs.band,
+            "regions": str(regions_path),
+            "control": str(control_path) if control_path else None,
+        },
+    )
+
+
+def _select_regions(
+    assessment: Assessment, wanted: tuple[str, ...], regions_path: str
+) -> list[str]:
+    if not wanted:
+        return list(assessment.region_names)
+    lookup = {n.casefold(): n for n in assessment.region_names}
+    unknown = [r for r in wanted if r.casefold() not in lookup]
+    if unknown:
+        valid = [n for n in assessment.region_names if n != UNASSIGNED_REGION]
+        raise InputDataError(
+            f"--region {unknown[0]!r}: no such region in {regions_path}; valid names: "
+            + ", ".join(valid)
+        )
+    chosen = {lookup[r.casefold()] for r in wanted}
+    return [r for r in assessment.region_names if r in chosen]
+
+
+def _earliest_day(
+    assessment: Assessment, start: dt.date, access: dt.date | None
+) -> tuple[np.ndarray, list[str | None]]:
+    """Earliest start per deposit (days since start) and the blocking reason, if any."""
+    n = len(assessment.prepared)
+    earliest = np.zeros(n)
+    why: list[str | None] = [None] * n
+    for i, share in enumerate(assessment.occupied_share):
+        if share is None or share <= OCCUPIED_THRESHOLD:
+            continue
+        when = f" (control as of {assessment.control_date})" if assessment.control_date else ""
+        if access is None:
+            earliest[i] = np.inf
+            why[i] = (
+                f"{share:.0%} of the footprint is occupied{when}: no survey or clearance until "
+                "access; give --access-date to schedule it"
+            )
+        else:
+            earliest[i] = max(0.0, float((access - start).days))
+    return earliest, why
+
+
+def _order(
+    assessment: Assessment, idx: np.ndarray, cost_per_ha: np.ndarray, by_field: bool
+) -> np.ndarray:
+    """Deposit indices in service order: by the priority field, else cheapest per hectare."""
+    if by_field:
+        keys = np.array(
+            [p if p is not None else np.inf for p in (assessment.prepared[i].priority for i in idx)]
+        )
+    else:
+        keys = cost_per_ha
+    return idx[np.lexsort((idx, keys))]
+
+
+def run_model(
+    assessment: Assessment,
+    params: Params,
+    *,
+    n_draws: int = 1,
+    seed: int = DEFAULT_SEED,
+    regions: tuple[str, ...] = (),
+    start_date: dt.date | None = None,
+    access_date: dt.date | None = None,
+    priority_field: bool = False,
+    draws: DrawSet | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[DepositResult], list[RegionResult], list[int], dict[str, Any]]:
+    """Run the land-release model and the schedule on an assessment, chunk by chunk.
+
+    Parameters
+    ----------
+    assessment : Assessment
+        The geospatial stage.
+    params : Params
+        Parameters.
+    n_draws : int
+        1 runs at the modes; more samples every range (Monte Carlo).
+    seed : int
+        Seed of the draws.
+    regions : tuple of str
+        Only these regions (case-insensitive); empty for all.
+    start_date : datetime.date, optional
+        Day 0 of the schedule (default: today).
+    access_date : datetime.date, optional
+        When occupied ground becomes accessible; without it such deposits are ``blocked``.
+    priority_field : bool
+        Serve deposits by their priority attribute (else cheapest per hectare first).
+    draws : DrawSet, optional
+        Pre-built draws (overrides ``n_draws`` and ``seed``).
+    progress : callable, optional
+        Called as ``progress(fraction_done, message)``.
+
+    Returns
+    -------
+    (deposits, regions, kept, info)
+        Deposit rows (input order, kept regions only), region totals, the input indices kept,
+        and run facts (start date, draws, seed).
+    """
+    start = start_date or dt.date.today()
+    names = _select_regions(assessment, regions, assessment.paths["regions"])
+    region_index = {r: j for j, r in enumerate(names)}
+    prepared = assessment.prepared
+    n = len(prepared)
+    kept = [i for i in range(n) if assessment.region_of[i] in region_index]
+    if draws is None:
+        draws = mode_draws(params) if n_draws == 1 else sample_draws(params, n_draws, seed)
+    n_draws = draws.n_draws
+    unknown_k = params.class_names.index(params.general.unknown_area_class)
+    area = assessment.hazard_area_m2.copy()
+    area[:, unknown_k] += assessment.unknown_area_m2
+    valid = np.array([prepared[i].invalid_reason is None for i in range(n)])
+    earliest, blocked_why = _earliest_day(assessment, start, access_date)
+
+    # Service order from a cheap deterministic pass at the modes.
+    model_idx = np.array([i for i in kept if valid[i]], dtype=int)
+    if model_idx.size:
+        modes = release_land(area[model_idx], mode_draws(params))
+        ha = np.maximum(assessment.footprint_area_m2[model_idx] / 1e4, 1e-12)
+        order = _order(assessment, model_idx, modes.cost_usd[:, 0] / ha, priority_field)
+    else:
+        order = model_idx
+    rank = {int(i): r + 1 for r, i in enumerate(order)}
+
+    g = params.general
+    survey_cal = WorkingCalendar.build(start, g.survey_month_weights)
+    clear_cal = WorkingCalendar.build(start, g.clearance_month_weights)
+    teams = np.array([params.method(m).teams for m in draws.method_names], dtype="float64")
+    survey_days = draws.survey_working_days_per_year
+    clear_days = draws.clearance_working_days_per_year
+
+    acc = RegionAccumulator(
+        len(names), n_draws, len(draws.clearance_methods), len(draws.method_names)
+    )
+    per_deposit: dict[int, dict[str, Any]] = {}
+    free = None
+    for c0 in range(0, len(order), CHUNK):
+        chunk = order[c0 : c0 + CHUNK]
+        if progress is not None:
+            progress(c0 / max(1, len(order)), f"model {c0 + len(chunk)}/{len(order)}")
+        rel = release_land(area[chunk], draws)
+        timeline, free = schedule_deposits(
+            rel.team_days_by_method,
+            order=range(len(chunk)),
+            teams=teams,
+            earliest_day=earliest[chunk],
+            survey_days_per_year=survey_days,
+            clearance_days_per_year=clear_days,
+            survey_calendar=survey_cal,
+            clearance_calendar=clear_cal,
+            free_day=free,
+        )
+        group = np.array([region_index[assessment.region_of[i]] for i in chunk], dtype=int)
+        acc.add(group, rel, timeline.ready_day)
+        figs = {f: quantities(getattr(rel, f)) for f in (*FIGURES, "prob_any_item")}
+        by_m = [
+            quantities(rel.clearance_area_m2_by_method[:, j])
+            for j in range(len(draws.clearance_methods))
+        ]
+        days_m = [quantities(rel.team_days_by_method[:, j]) for j in range(len(draws.method_names))]
+        ready = day_quantities(timeline.ready_day)
+        with np.errstate(invalid="ignore"):  # blocked rows: inf - inf
+            duration = day_quantities(timeline.ready_day - earliest[chunk][:, None])
+        starts = [day_quantities(timeline.start_day[:, p]) for p in range(len(PHASES))]
+        ends = [day_quantities(timeline.end_day[:, p]) for p in range(len(PHASES))]
+        for j, i in enumerate(chunk):
+            per_deposit[int(i)] = {
+                "figures": {f: figs[f][j] for f in FIGURES},
+                "prob_any_item": figs["prob_any_item"][j]["mean"],
+                "by_method": {m: by_m[k][j] for k, m in enumerate(draws.clearance_methods)},
+                "days_by_method": {m: days_m[k][j] for k, m in enumerate(draws.method_names)},
+                "ready": ready[j] if np.isfinite(earliest[i]) else None,
+                "duration": duration[j] if np.isfinite(earliest[i]) else None,
+                "phases": {
+                    ph: {"start": starts[p][j]["p50"], "end": ends[p][j]["p50"]}
+                    for p, ph in enumerate(PHASES)
+                }
+                if np.isfinite(earliest[i])
+                else None,
+            }
+    if progress is not None:
+        progress(1.0, "model done")
+
+    results: list[DepositResult] = []
+    for i in kept:
+        p = prepared[i]
+        d = per_deposit.get(i)
+        if p.invalid_reason is not None:
+            status, reason = "invalid", p.invalid_reason
+        else:
+            status, reason = _status(
+                assessment.footprint_area_m2[i],
+                assessment.hazard_area_m2[i].sum(),
+                assessment.unknown_area_m2[i],
+                g.unknown_area_class,
+            )
+            if blocked_why[i] is not None:
+                reason = "; ".join(x for x in (blocked_why[i], reason) if x)
+                status = "blocked"
+        if p.notes:
+            reason = "; ".join([*([reason] if reason else []), *p.notes])
+        results.append(
+            DepositResult(
+                index=i,
+                id=p.id,
+                name=p.name,
+                commodity=p.commodity,
+                region=assessment.region_of[i],
+                status=status,
+                reason=reason,
+                geometry_quality=p.geometry_quality,
+                footprint_area_m2=float(assessment.footprint_area_m2[i]),
+                hazard_area_m2={
+                    c: float(assessment.hazard_area_m2[i, k])
+                    for k, c in enumerate(params.class_names)
+                },
+                unknown_area_m2=float(assessment.unknown_area_m2[i]),
+                outside_raster_area_m2=float(assessment.outside_area_m2[i]),
+                occupied_share=assessment.occupied_share[i],
+                figures=d["figures"] if d else None,
+                clearance_area_m2_by_method=d["by_method"] if d else None,
+                team_days_by_method=d["days_by_method"] if d else None,
+                prob_any_item=d["prob_any_item"] if d else None,
+                ready_day=d["ready"] if d else None,
+                duration_days=d["duration"] if d else None,
+                phase_days=d["phases"] if d else None,
+                priority_rank=rank.get(i),
+            )
+        )
+    region_results = acc.results(
+        names,
+        results,
+        class_names=params.class_names,
+        method_names=draws.method_names,
+        clearance_methods=draws.clearance_methods,
+    )
+    info = {"start_date": start, "draws": n_draws, "seed": seed if n_draws > 1 else None}
+    return results, region_results, kept, info
+
+
 def estimate(
     inputs: Inputs,
     *,
@@ -319,179 +738,20 @@ def estimate(
         params = load_default_params(inputs.params)
     if inputs.buffer_m is not None:
         params = params.with_buffer(inputs.buffer_m)
-
-    def default(path: Path | None, name: str) -> Path:
-        return Path(path) if path is not None else getattr(default_data(), name)
-
-    deposits_path = default(inputs.deposits, "deposits")
-    raster_path = default(inputs.contamination, "contamination")
-    regions_path = default(inputs.regions, "regions")
-    control_path = None if inputs.no_control else default(inputs.control, "control")
-
-    def report_progress(frac: float, msg: str) -> None:
-        if progress is not None:
-            progress(frac, msg)
-
-    gdf = read_vector(
-        deposits_path, what="deposits", option="--deposits", assume_crs=inputs.assume_crs
-    )
-    if len(gdf) == 0:
-        raise InputDataError(f"{deposits_path}: the deposits layer has no features")
-    prepared = _prepare_deposits(
-        gdf, buffer_m=params.general.footprint_buffer_m, point_radius_m=inputs.point_radius_m
-    )
-    region_names, region_geoms = _read_regions(regions_path, inputs.assume_crs)
-    occupied, control_date = (None, None)
-    if control_path is not None:
-        occupied, control_date = _read_control(control_path, inputs.assume_crs, inputs.as_of)
-
-    footprints = [p.footprint for p in prepared]
-    valid_idx = [i for i, f in enumerate(footprints) if f is not None]
-    valid_fp = [footprints[i] for i in valid_idx]
-
-    # Region: the one with the largest overlap.
-    region_of: list[str | None] = [None] * len(prepared)
-    if valid_fp and region_geoms:
-        overlaps = overlap_areas_m2(valid_fp, region_geoms)
-        for j, i in enumerate(valid_idx):
-            if overlaps[j].max() > 0:
-                region_of[i] = region_names[int(np.argmax(overlaps[j]))]
-    if inputs.regions_filter:
-        lookup = {n.casefold(): n for n in region_names}
-        unknown = [r for r in inputs.regions_filter if r.casefold() not in lookup]
-        if unknown:
-            raise InputDataError(
-                f"--region {unknown[0]!r}: no such region in {regions_path}; valid names: "
-                + ", ".join(region_names)
-            )
-        wanted = {lookup[r.casefold()] for r in inputs.regions_filter}
-    else:
-        wanted = None
-
-    # Occupied share.
-    occupied_share: list[float | None] = [None] * len(prepared)
-    fp_area = [geodesic_area_m2(f) if f is not None else 0.0 for f in footprints]
-    if occupied is not None:
-        occ = overlap_areas_m2(valid_fp, [occupied]) if valid_fp else np.zeros((0, 1))
-        for j, i in enumerate(valid_idx):
-            occupied_share[i] = min(1.0, float(occ[j, 0]) / fp_area[i]) if fp_area[i] else 0.0
-
-    # Exact overlay, one window per footprint.
-    classes = params.classes
-    class_index = _class_table(params)
-    unknown_k = params.class_names.index(params.general.unknown_area_class)
-    n = len(prepared)
-    hazard = np.zeros((n, len(classes)))
-    unknown_area = np.zeros(n)
-    outside_area = np.zeros(n)
-    overlays = overlay_footprints(
-        raster_path,
-        footprints,
-        band=inputs.band,
-        workers=inputs.workers,
-        scheduler=inputs.scheduler,
-        progress=report_progress,
-    )
-    unmapped: dict[float, list[str]] = {}
-    for i, va in enumerate(overlays):
-        if va is None:
-            continue
-        for value, area in zip(va.values.tolist(), va.area_m2.tolist(), strict=True):
-            k = class_index.get(int(value)) if float(value).is_integer() else None
-            if k is None:
-                unmapped.setdefault(value, []).append(prepared[i].name)
-                continue
-            hazard[i, k] += area
-        unknown_area[i] = va.unknown_area_m2
-        outside_area[i] = va.outside_area_m2
-    if unmapped:
-        shown = ", ".join(f"{v:g}" for v in sorted(unmapped)[:10])
-        raise InputDataError(
-            f"{raster_path}: raster value(s) {shown} (in {unmapped[sorted(unmapped)[0]][0]!r}) "
-            f"have no class in the parameter file {params.source}; add a [classes.NAME] table "
-            "with that raster_value, or set them to nodata"
-        )
-
-    # Model: unknown ground is assessed as the configured class.
-    assessed_area = hazard.copy()
-    assessed_area[:, unknown_k] += unknown_area
-    draws = mode_draws(params) if n_draws == 1 else sample_draws(params, n_draws, seed)
-    release = release_land(assessed_area, draws)
-
-    clearance_methods = draws.clearance_methods
-    method_names = draws.method_names
-    deposits: list[DepositResult] = []
-    for i, p in enumerate(prepared):
-        if p.invalid_reason is not None:
-            status, reason = "invalid", p.invalid_reason
-            figures = by_method = days_by_method = None
-        else:
-            status, reason = _status(
-                fp_area[i], hazard[i].sum(), unknown_area[i], params.general.unknown_area_class
-            )
-            figures = {
-                f: quantity(getattr(release, f)[i])
-                for f in (
-                    "nts_area_m2",
-                    "ts_area_m2",
-                    "clearance_area_m2",
-                    "cost_usd",
-                    "team_days",
-                    "expected_items",
-                    "expected_accidents",
-                )
-            }
-            by_method = {
-                m: quantity(release.clearance_area_m2_by_method[i, j])
-                for j, m in enumerate(clearance_methods)
-            }
-            days_by_method = {
-                m: quantity(release.team_days_by_method[i, j]) for j, m in enumerate(method_names)
-            }
-        if p.notes:
-            reason = "; ".join([*([reason] if reason else []), *p.notes])
-        deposits.append(
-            DepositResult(
-                index=i,
-                id=p.id,
-                name=p.name,
-                commodity=p.commodity,
-                region=region_of[i] if p.invalid_reason is None else None,
-                status=status,
-                reason=reason,
-                geometry_quality=p.geometry_quality,
-                footprint_area_m2=fp_area[i],
-                hazard_area_m2={c.name: float(hazard[i, k]) for k, c in enumerate(classes)},
-                unknown_area_m2=float(unknown_area[i]),
-                outside_raster_area_m2=float(outside_area[i]),
-                occupied_share=occupied_share[i],
-                figures=figures,
-                clearance_area_m2_by_method=by_method,
-                team_days_by_method=days_by_method,
-            )
-        )
-
-    # Keep only the requested regions (deposits outside them are not part of the report).
-    names = list(region_names)
-    if any(d.region is None for d in deposits):
-        names.append(UNASSIGNED_REGION)
-        deposits = [
-            d if d.region is not None else _with_region(d, UNASSIGNED_REGION) for d in deposits
-        ]
-    if wanted is not None:
-        keep = [i for i, d in enumerate(deposits) if d.region in wanted]
-        names = [r for r in names if r in wanted]
-    else:
-        keep = list(range(len(deposits)))
-    sub_release = _take(release, keep)
-    kept = [deposits[i] for i in keep]
-    regions = summarize_regions(
-        names,
-        kept,
-        sub_release,
-        class_names=params.class_names,
-        method_names=method_names,
-        clearance_methods=clearance_methods,
+    if inputs.teams:
+        params = params.with_teams(dict(inputs.teams))
+    if n_draws < 1:
+        raise InputDataError(f"--draws {n_draws}: must be >= 1")
+    assessment = assess(inputs, params, progress=progress)
+    deposits, regions, kept, info = run_model(
+        assessment,
+        params,
+        n_draws=n_draws,
+        seed=seed,
+        regions=inputs.regions_filter,
+        start_date=inputs.start_date,
+        access_date=inputs.access_date,
+        priority_field=inputs.priority is not None,
     )
     meta = {
         "version": __version__,
@@ -502,15 +762,15 @@ def estimate(
         "currency": params.currency,
         "price_year": params.price_year,
         "footprint_buffer_m": params.general.footprint_buffer_m,
-        "draws": n_draws,
-        "seed": seed if n_draws > 1 else None,
-        "control_date": control_date,
+        "draws": info["draws"],
+        "seed": info["seed"],
+        "control_date": assessment.control_date,
+        "start_date": info["start_date"].isoformat(),
+        "access_date": inputs.access_date.isoformat() if inputs.access_date else None,
+        "priority": inputs.priority or "cost_per_ha",
+        "teams": {m.name: m.teams for m in params.methods},
         "inputs": {
-            "deposits": str(deposits_path),
-            "contamination": str(raster_path),
-            "band": inputs.band,
-            "regions": str(regions_path),
-            "control": str(control_path) if control_path else None,
+            **assessment.paths,
             "params": str(inputs.params) if inputs.params else None,
             "region_filter": list(inputs.regions_filter),
         },
@@ -519,24 +779,11 @@ def estimate(
         meta=meta,
         params=params,
         class_names=params.class_names,
-        clearance_methods=clearance_methods,
-        method_names=method_names,
-        deposits=kept,
+        clearance_methods=tuple(m.name for m in params.clearance_methods),
+        method_names=("nts", "ts", *(m.name for m in params.clearance_methods)),
+        deposits=deposits,
         regions=regions,
-        footprints=[footprints[i] for i in keep],
-        region_geometries=dict(zip(region_names, region_geoms, strict=True)),
+        footprints=[assessment.footprints[i] for i in kept],
+        region_geometries=dict(zip(assessment.region_names, assessment.region_geoms, strict=False)),
+        start_date=info["start_date"],
     )
-
-
-def _with_region(d: DepositResult, region: str) -> DepositResult:
-    from dataclasses import replace
-
-    return replace(d, region=region)
-
-
-def _take(release, keep: Sequence[int]):
-    from dataclasses import fields, replace
-
-    idx = np.asarray(keep, dtype=int)
-    # Invalid deposits carry zero areas already (their hazard rows are zero), so sums are safe.
-    return replace(release, **{f.name: getattr(release, f.name)[idx] for f in fields(release)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import math
@@ -57,11 +58,48 @@ def _q(q: dict[str, float] | None) -> dict[str, float] | None:
     return None if q is None else {k: _clean(q[k]) for k in QUANTITY_KEYS}
 
 
+def _date_q(report: Report, q: dict[str, float] | None) -> dict[str, str | None] | None:
+    """Day offsets {p10, p50, p90, mean} -> ISO dates (None where never)."""
+    if q is None or report.start_date is None:
+        return None
+    out: dict[str, str | None] = {}
+    for k in QUANTITY_KEYS:
+        x = q[k]
+        out[k] = (
+            (report.start_date + dt.timedelta(days=int(x))).isoformat()
+            if math.isfinite(x)
+            else None
+        )
+    return out
+
+
+def _days_q(q: dict[str, float] | None) -> dict[str, float | None] | None:
+    if q is None:
+        return None
+    return {k: (round(q[k], 1) if math.isfinite(q[k]) else None) for k in QUANTITY_KEYS}
+
+
+def _phases(report: Report, d: DepositResult) -> dict[str, dict[str, str | None]] | None:
+    if d.phase_days is None or report.start_date is None:
+        return None
+    out = {}
+    for phase, se in d.phase_days.items():
+        out[phase] = {
+            k: (
+                (report.start_date + dt.timedelta(days=int(v))).isoformat()
+                if math.isfinite(v)
+                else None
+            )
+            for k, v in (("start_p50", se["start"]), ("end_p50", se["end"]))
+        }
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # JSON
 
 
-def _deposit_json(d: DepositResult) -> dict[str, Any]:
+def _deposit_json(report: Report, d: DepositResult) -> dict[str, Any]:
     fig = d.figures or {}
     return {
         "id": d.id,
@@ -84,10 +122,15 @@ def _deposit_json(d: DepositResult) -> dict[str, Any]:
         "team_days_by_method": None
         if d.team_days_by_method is None
         else {m: _q(q) for m, q in d.team_days_by_method.items()},
+        "prob_any_item": None if d.prob_any_item is None else round(d.prob_any_item, 6),
+        "priority_rank": d.priority_rank,
+        "extraction_ready_date": _date_q(report, d.ready_day),
+        "duration_days": _days_q(d.duration_days),
+        "phases": _phases(report, d),
     }
 
 
-def _region_json(r: RegionResult) -> dict[str, Any]:
+def _region_json(report: Report, r: RegionResult) -> dict[str, Any]:
     return {
         "name": r.name,
         "deposit_count": r.deposit_count,
@@ -97,6 +140,8 @@ def _region_json(r: RegionResult) -> dict[str, Any]:
         **{f: _q(r.figures[f]) for f in FIGURES},
         "clearance_area_m2_by_method": {m: _q(q) for m, q in r.clearance_area_m2_by_method.items()},
         "team_days_by_method": {m: _q(q) for m, q in r.team_days_by_method.items()},
+        "blocked_count": r.blocked_count,
+        "extraction_ready_date": _date_q(report, r.ready_day),
     }
 
 
@@ -104,8 +149,8 @@ def to_json_dict(report: Report) -> dict[str, Any]:
     """Return the stable JSON contract: ``{"demine", "regions", "deposits"}``."""
     return {
         "demine": report.meta,
-        "regions": [_region_json(r) for r in report.regions],
-        "deposits": [_deposit_json(d) for d in report.deposits],
+        "regions": [_region_json(report, r) for r in report.regions],
+        "deposits": [_deposit_json(report, d) for d in report.deposits],
     }
 
 
@@ -145,6 +190,14 @@ def deposit_properties(report: Report, d: DepositResult) -> dict[str, Any]:
         q = fig.get(f)
         for k in QUANTITY_KEYS:
             props[f"{f}_{k}"] = None if q is None else _clean(q[k])
+    props["prob_any_item"] = None if d.prob_any_item is None else round(d.prob_any_item, 6)
+    props["priority_rank"] = d.priority_rank
+    ready = _date_q(report, d.ready_day)
+    duration = _days_q(d.duration_days)
+    for k in QUANTITY_KEYS:
+        props[f"extraction_ready_date_{k}"] = None if ready is None else ready[k]
+    for k in QUANTITY_KEYS:
+        props[f"duration_days_{k}"] = None if duration is None else duration[k]
     for group, names, values in (
         ("clearance_area_m2", report.clearance_methods, d.clearance_area_m2_by_method),
         ("team_days", report.method_names, d.team_days_by_method),
@@ -237,13 +290,18 @@ def _ha(m2: float) -> str:
 
 
 def _money(usd: float) -> str:
-    if usd >= 1e9:
-        return f"{usd / 1e9:,.2f} bn"
-    if usd >= 1e6:
-        return f"{usd / 1e6:,.1f} M"
-    if usd >= 1e3:
-        return f"{usd / 1e3:,.0f} k"
+    for scale, unit, fmt in ((1e9, " bn", ",.2f"), (1e6, " M", ",.1f"), (1e3, " k", ",.0f")):
+        if usd >= scale:
+            return f"{usd / scale:{fmt}}{unit}"
     return f"{usd:,.0f}"
+
+
+def _money_range(lo: float, hi: float) -> str:
+    """Both ends in the unit of the upper end: ``1.5-4.2 M``."""
+    for scale, unit, fmt in ((1e9, " bn", ",.2f"), (1e6, " M", ",.1f"), (1e3, " k", ",.0f")):
+        if hi >= scale:
+            return f"{lo / scale:{fmt}}-{hi / scale:{fmt}}{unit}"
+    return f"{lo:,.0f}-{hi:,.0f}"
 
 
 def _days(d: float) -> str:
@@ -256,7 +314,9 @@ def _spread(q: dict[str, float] | None, fmt, show_range: bool) -> str:
     mid = fmt(q["p50"])
     if not show_range or q["p10"] == q["p90"]:
         return mid
-    return f"{mid} ({fmt(q['p10'])}-{fmt(q['p90'])})"
+    rng = _money_range(q["p10"], q["p90"]) if fmt is _money else f"{fmt(q['p10'])}-{fmt(q['p90'])}"
+    # The range goes on a second line in the terminal; Markdown puts it in brackets.
+    return f"{mid}\n({rng})"
 
 
 def _header(report: Report) -> list[str]:
@@ -272,6 +332,7 @@ def _header(report: Report) -> list[str]:
         "Clearance ha",
         "Cost US$",
         "Team-days",
+        "Ready by",
     ]
 
 
@@ -288,7 +349,23 @@ def _deposit_cells(report: Report, d: DepositResult, show_range: bool) -> list[s
         _spread(fig.get("clearance_area_m2"), lambda v: _ha(v), show_range),
         _spread(fig.get("cost_usd"), _money, show_range),
         _spread(fig.get("team_days"), _days, show_range),
+        _ready_cell(report, d.ready_day, show_range, blocked=d.status == "blocked"),
     ]
+
+
+def _month(report: Report, day: float) -> str:
+    if not math.isfinite(day) or report.start_date is None:
+        return "never"
+    return (report.start_date + dt.timedelta(days=int(day))).strftime("%Y-%m")
+
+
+def _ready_cell(report: Report, q: dict[str, float] | None, show_range: bool, blocked: bool) -> str:
+    if q is None:
+        return "no access" if blocked else "-"
+    mid = _month(report, q["p50"])
+    if not show_range or q["p10"] == q["p90"]:
+        return mid
+    return f"{mid}\n({_month(report, q['p10'])}..{_month(report, q['p90'])})"
 
 
 def _total_cells(report: Report, r: RegionResult, show_range: bool) -> list[str]:
@@ -303,6 +380,8 @@ def _total_cells(report: Report, r: RegionResult, show_range: bool) -> list[str]
         _spread(r.figures["clearance_area_m2"], lambda v: _ha(v), show_range),
         _spread(r.figures["cost_usd"], _money, show_range),
         _spread(r.figures["team_days"], _days, show_range),
+        _ready_cell(report, r.ready_day, show_range, blocked=r.blocked_count > 0)
+        + (f"\n+{r.blocked_count} blocked" if r.blocked_count and r.ready_day else ""),
     ]
 
 
@@ -324,6 +403,13 @@ def _caption(report: Report) -> list[str]:
         lines.append(f"Monte Carlo: {m['draws']} draws, seed {m['seed']}; P50 (P10-P90)")
     else:
         lines.append("figures at the mode of every parameter range")
+    teams = ", ".join(f"{k}={v}" for k, v in m.get("teams", {}).items())
+    if m.get("start_date"):
+        access = m.get("access_date") or "none (occupied ground is blocked)"
+        lines.append(
+            f"schedule: start {m['start_date']}, access {access}, teams {teams}, "
+            f"order by {m.get('priority')}"
+        )
     return lines
 
 
@@ -348,7 +434,10 @@ def render_tables(report: Report) -> list[Table]:
             caption_justify="left",
         )
         for i, col in enumerate(_header(report)):
-            t.add_column(col, justify="right" if i >= numeric_from else "left", overflow="fold")
+            numeric = i >= numeric_from
+            t.add_column(
+                col, justify="right" if numeric else "left", overflow="fold", no_wrap=numeric
+            )
         for d in members:
             t.add_row(*_deposit_cells(report, d, show_range))
         t.add_section()
@@ -387,4 +476,4 @@ def to_markdown(report: Report) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|")
+    return text.replace("|", "\\|").replace("\n", " ")

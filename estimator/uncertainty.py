@@ -15,6 +15,8 @@ __all__ = ["QUANTILES", "mode_draws", "sample_draws", "summarize"]
 QUANTILES = {"p10": 0.10, "p50": 0.50, "p90": 0.90}
 
 DEFAULT_SEED = 20251
+#: Monte Carlo draws of a report unless told otherwise.
+DEFAULT_DRAWS = 2000
 
 
 def _sample_range(rng: np.random.Generator | None, r: Range, n: int) -> np.ndarray:
@@ -53,6 +55,12 @@ def _build(params: Params, n: int, pick: Callable[[Range], np.ndarray]) -> DrawS
         clearance_usd_per_team_day=np.stack([pick(m.team_cost_usd_per_day) for m in clearance]),
         overhead_share=pick(g.overhead_share),
         accidents_per_million_m2_cleared=pick(g.accidents_per_million_m2_cleared),
+        residual_items_per_ha_released=np.stack(
+            [pick(c.residual_items_per_ha_released) for c in classes]
+        ),
+        clearance_miss_share=pick(g.clearance_miss_share),
+        survey_working_days_per_year=pick(g.survey_working_days_per_year),
+        clearance_working_days_per_year=pick(g.clearance_working_days_per_year),
     )
 
 

@@ -113,3 +113,24 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
         raise typer.BadParameter(
             f"{value!r} is not a date; use YYYY-MM-DD", param_hint=option
         ) from None
+
+
+def parse_teams(value: str | None) -> tuple[tuple[str, int], ...]:
+    """Parse ``--teams manual=40,mechanical=6`` into ``(("manual", 40), ...)``."""
+    if not value:
+        return ()
+    out = []
+    for part in value.split(","):
+        name, sep, count = part.strip().partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(
+                f"{part.strip()!r}: write METHOD=COUNT, e.g. manual=40", param_hint="--teams"
+            )
+        try:
+            n = int(count)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{part.strip()!r}: the count must be a whole number", param_hint="--teams"
+            ) from None
+        out.append((name.strip(), n))
+    return tuple(out)

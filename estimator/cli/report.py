@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import shutil
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -13,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ._common import app, err_console, handle_errors, parse_date, setup_logging
+from ..uncertainty import DEFAULT_DRAWS, DEFAULT_SEED
+from ._common import app, err_console, handle_errors, parse_date, parse_teams, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,39 @@ def report(
     no_control: Annotated[
         bool, typer.Option("--no-control", help="Do not compute occupied shares.")
     ] = False,
+    draws: Annotated[
+        int, typer.Option("--draws", help="Monte Carlo draws (1 = modes only).", min=1)
+    ] = DEFAULT_DRAWS,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the Monte Carlo draws.")
+    ] = DEFAULT_SEED,
+    teams: Annotated[
+        str | None,
+        typer.Option(
+            "--teams",
+            help="Teams per method, e.g. manual=40,mechanical=6,mdd=4,nts=10,ts=8.",
+            show_default="parameter file",
+        ),
+    ] = None,
+    start_date: Annotated[
+        str | None,
+        typer.Option("--start-date", help="First day of work (YYYY-MM-DD).", show_default="today"),
+    ] = None,
+    access_date: Annotated[
+        str | None,
+        typer.Option(
+            "--access-date",
+            help="When occupied ground becomes accessible (YYYY-MM-DD); without it, it is blocked.",
+        ),
+    ] = None,
+    priority: Annotated[
+        str | None,
+        typer.Option(
+            "--priority",
+            help="Deposit field ordering the work (lower first).",
+            show_default="cheapest per hectare first",
+        ),
+    ] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
 ) -> None:
@@ -134,6 +167,10 @@ def report(
         point_radius_m=point_radius_m,
         as_of=parse_date(as_of, "--as-of"),
         no_control=no_control,
+        start_date=parse_date(start_date, "--start-date"),
+        access_date=parse_date(access_date, "--access-date"),
+        priority=priority,
+        teams=parse_teams(teams),
     )
     err = err_console()
     show_progress = quiet == 0 and err.is_terminal
@@ -149,19 +186,23 @@ def report(
         ) as bar:
             task = bar.add_task("overlay", total=1.0)
             result = estimate(
-                inputs, progress=lambda f, msg: bar.update(task, completed=f, description=msg[:40])
+                inputs,
+                n_draws=draws,
+                seed=seed,
+                progress=lambda f, msg: bar.update(task, completed=f, description=msg[:40]),
             )
     else:
-        result = estimate(inputs)
+        result = estimate(inputs, n_draws=draws, seed=seed)
 
     if geojson is not None:
         dio.write_json(rep.to_geojson(result), geojson, indent=None)
         logger.info("wrote %s", geojson)
 
     if fmt is Format.table and output is None:
-        out = Console(
-            soft_wrap=False, highlight=False, width=max(160, shutil.get_terminal_size().columns)
-        )
+        # A pipe or file gets the full width; a terminal its own.
+        out = Console(highlight=False)
+        if not out.is_terminal:
+            out = Console(highlight=False, width=240)
         head, notes = rep.caption_lines(result)
         if quiet == 0:
             for line in head:
