@@ -95,6 +95,7 @@ class DepositResult:
     duration_days: dict[str, float] | None = None
     phase_days: dict[str, dict[str, float]] | None = None
     priority_rank: int | None = None
+    cost_driver: str | None = None
 
     @property
     def assessed(self) -> bool:

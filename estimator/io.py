@@ -23,6 +23,7 @@ __all__ = [
     "open_raster",
     "read_vector",
     "default_data",
+    "write_bytes",
     "write_json",
     "write_text",
 ]
@@ -131,13 +132,7 @@ def write_text(text: str, target: str | os.PathLike[str]) -> Path:
 
 def copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
     """Copy ``source`` byte for byte to ``target`` atomically."""
-    data = Path(source).read_bytes()
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return Path(target)
+    return write_bytes(Path(source).read_bytes(), target)
 
 
 def write_json(obj: Any, target: str | os.PathLike[str], *, indent: int | None = 2) -> Path:
@@ -283,3 +278,13 @@ def open_raster(path: str | os.PathLike[str], *, band: int = 1, option: str = "-
         if not 1 <= band <= ds.count:
             raise InputDataError(f"{p}: --band {band}: the raster has {ds.count} band(s)")
         yield ds
+
+
+def write_bytes(data: bytes, target: str | os.PathLike[str]) -> Path:
+    """Write ``data`` to ``target`` atomically and return the path."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(target)

@@ -40,6 +40,7 @@ from .overlay import (
 )
 from .params import Params, load_params
 from .schedule import PHASES, WorkingCalendar, schedule_deposits
+from .sensitivity import Swing, rank_swings, swing_draws
 from .uncertainty import DEFAULT_SEED, mode_draws, sample_draws
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class Report:
     footprints: list[shapely.Geometry | None] = field(default_factory=list)
     region_geometries: dict[str, shapely.Geometry] = field(default_factory=dict)
     start_date: dt.date | None = None
+    sensitivity: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
 
 def load_default_params(path: str | os.PathLike[str] | None = None) -> Params:
@@ -582,6 +584,15 @@ def run_model(
     else:
         order = model_idx
     rank = {int(i): r + 1 for r, i in enumerate(order)}
+    # Which assumption moves each deposit's cost most (one-at-a-time swings, others at mode).
+    driver: dict[int, str] = {}
+    if model_idx.size:
+        swing, swing_names = swing_draws(params)
+        swing_cost = release_land(area[model_idx], swing).cost_usd
+        for j, i in enumerate(model_idx):
+            ranked = rank_swings(swing_cost[j], swing_names)
+            if ranked:
+                driver[int(i)] = ranked[0].parameter
 
     g = params.general
     survey_cal = WorkingCalendar.build(start, g.survey_month_weights)
@@ -686,6 +697,7 @@ def run_model(
                 duration_days=d["duration"] if d else None,
                 phase_days=d["phases"] if d else None,
                 priority_rank=rank.get(i),
+                cost_driver=driver.get(i),
             )
         )
     region_results = acc.results(
@@ -695,7 +707,13 @@ def run_model(
         method_names=draws.method_names,
         clearance_methods=draws.clearance_methods,
     )
-    info = {"start_date": start, "draws": n_draws, "seed": seed if n_draws > 1 else None}
+    info = {
+        "start_date": start,
+        "draws": n_draws,
+        "seed": seed if n_draws > 1 else None,
+        "accumulator": acc,
+        "region_names": names,
+    }
     return results, region_results, kept, info
 
 
@@ -705,6 +723,7 @@ def estimate(
     params: Params | None = None,
     n_draws: int = 1,
     seed: int = DEFAULT_SEED,
+    sensitivity: bool = False,
     progress: Progress | None = None,
 ) -> Report:
     """Estimate land release, cost, time and risk for every deposit and region.
@@ -719,6 +738,8 @@ def estimate(
         1 runs the model at the modes of every range; more samples the ranges (Monte Carlo).
     seed : int
         Seed of the Monte Carlo draws.
+    sensitivity : bool
+        Also rank the parameters by how much they move each region's cost and ready date.
     progress : callable, optional
         Called as ``progress(fraction_done, message)``.
 
@@ -753,6 +774,25 @@ def estimate(
         access_date=inputs.access_date,
         priority_field=inputs.priority is not None,
     )
+    tornado: dict[str, dict[str, list[Swing]]] = {}
+    if sensitivity:
+        swing, swing_names = swing_draws(params)
+        *_, s_info = run_model(
+            assessment,
+            params,
+            draws=swing,
+            regions=inputs.regions_filter,
+            start_date=info["start_date"],
+            access_date=inputs.access_date,
+            priority_field=inputs.priority is not None,
+        )
+        acc = s_info["accumulator"]
+        for r, name in enumerate(s_info["region_names"]):
+            ready = np.where(np.isfinite(acc.ready[r]), acc.ready[r], np.inf)
+            tornado[name] = {
+                "cost_usd": rank_swings(acc.sums["cost_usd"][r], swing_names),
+                "ready_day": rank_swings(ready, swing_names) if acc.scheduled[r] else [],
+            }
     meta = {
         "version": __version__,
         "params_sha256": params.sha256,
@@ -786,4 +826,5 @@ def estimate(
         footprints=[assessment.footprints[i] for i in kept],
         region_geometries=dict(zip(assessment.region_names, assessment.region_geoms, strict=False)),
         start_date=info["start_date"],
+        sensitivity=tornado,
     )

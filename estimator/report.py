@@ -20,7 +20,11 @@ __all__ = [
     "caption_lines",
     "control_label",
     "deposit_properties",
+    "render_sensitivity",
     "render_tables",
+    "sensitivity_json",
+    "sensitivity_markdown",
+    "short_parameter",
     "to_csv",
     "to_geojson",
     "to_json",
@@ -47,6 +51,39 @@ def control_label(share: float | None) -> str:
     if share <= 0.005:
         return "free"
     return f"{share:.0%} occupied"
+
+
+_SHORT = {
+    "productivity_m2_per_team_day": "productivity",
+    "team_cost_usd_per_day": "day cost",
+    "nts_cancel_share": "NTS cancel share",
+    "ts_reduce_share": "TS reduce share",
+    "items_per_ha": "items/ha",
+    "productivity_factor": "productivity factor",
+    "residual_items_per_ha_released": "residual items/ha",
+    "overhead_share": "overhead",
+    "clearance_working_days_per_year": "clearance days/yr",
+    "survey_working_days_per_year": "survey days/yr",
+    "accidents_per_million_m2_cleared": "accident rate",
+    "clearance_miss_share": "miss share",
+}
+
+
+def short_parameter(name: str | None) -> str:
+    """Return a short label for a dotted parameter name.
+
+    Examples
+    --------
+    >>> short_parameter("methods.manual.productivity_m2_per_team_day")
+    'manual productivity'
+    >>> short_parameter("general.overhead_share")
+    'overhead'
+    """
+    if not name:
+        return "-"
+    parts = name.split(".")
+    key = _SHORT.get(parts[-1], parts[-1])
+    return key if parts[0] == "general" else f"{parts[1]} {key}"
 
 
 def _clean(x: float) -> float:
@@ -123,6 +160,7 @@ def _deposit_json(report: Report, d: DepositResult) -> dict[str, Any]:
         if d.team_days_by_method is None
         else {m: _q(q) for m, q in d.team_days_by_method.items()},
         "prob_any_item": None if d.prob_any_item is None else round(d.prob_any_item, 6),
+        "cost_driver": d.cost_driver,
         "priority_rank": d.priority_rank,
         "extraction_ready_date": _date_q(report, d.ready_day),
         "duration_days": _days_q(d.duration_days),
@@ -145,13 +183,42 @@ def _region_json(report: Report, r: RegionResult) -> dict[str, Any]:
     }
 
 
+def _swing_json(report: Report, s: Any, dates: bool) -> dict[str, Any]:
+    def conv(x: float) -> Any:
+        if not dates:
+            return _clean(x)
+        return _date_q(report, {k: x for k in QUANTITY_KEYS})["p50"]  # type: ignore[index]
+
+    return {
+        "parameter": s.parameter,
+        "at_low": conv(s.at_low),
+        "at_high": conv(s.at_high),
+        "base": conv(s.base),
+        "swing": round(s.swing, 1) if dates else _clean(s.swing),
+    }
+
+
+def sensitivity_json(report: Report) -> dict[str, Any]:
+    """Return the tornado tables per region (cost in US$, ready date with swing in days)."""
+    return {
+        region: {
+            "cost_usd": [_swing_json(report, s, False) for s in t["cost_usd"]],
+            "extraction_ready_date": [_swing_json(report, s, True) for s in t["ready_day"]],
+        }
+        for region, t in report.sensitivity.items()
+    }
+
+
 def to_json_dict(report: Report) -> dict[str, Any]:
     """Return the stable JSON contract: ``{"demine", "regions", "deposits"}``."""
-    return {
+    doc = {
         "demine": report.meta,
         "regions": [_region_json(report, r) for r in report.regions],
         "deposits": [_deposit_json(report, d) for d in report.deposits],
     }
+    if report.sensitivity:
+        doc["sensitivity"] = sensitivity_json(report)
+    return doc
 
 
 def to_json(report: Report) -> str:
@@ -191,6 +258,7 @@ def deposit_properties(report: Report, d: DepositResult) -> dict[str, Any]:
         for k in QUANTITY_KEYS:
             props[f"{f}_{k}"] = None if q is None else _clean(q[k])
     props["prob_any_item"] = None if d.prob_any_item is None else round(d.prob_any_item, 6)
+    props["cost_driver"] = d.cost_driver
     props["priority_rank"] = d.priority_rank
     ready = _date_q(report, d.ready_day)
     duration = _days_q(d.duration_days)
@@ -333,6 +401,7 @@ def _header(report: Report) -> list[str]:
         "Cost US$",
         "Team-days",
         "Ready by",
+        "Main cost driver",
     ]
 
 
@@ -350,6 +419,7 @@ def _deposit_cells(report: Report, d: DepositResult, show_range: bool) -> list[s
         _spread(fig.get("cost_usd"), _money, show_range),
         _spread(fig.get("team_days"), _days, show_range),
         _ready_cell(report, d.ready_day, show_range, blocked=d.status == "blocked"),
+        short_parameter(d.cost_driver),
     ]
 
 
@@ -382,6 +452,7 @@ def _total_cells(report: Report, r: RegionResult, show_range: bool) -> list[str]
         _spread(r.figures["team_days"], _days, show_range),
         _ready_cell(report, r.ready_day, show_range, blocked=r.blocked_count > 0)
         + (f"\n+{r.blocked_count} blocked" if r.blocked_count and r.ready_day else ""),
+        "",
     ]
 
 
@@ -472,8 +543,72 @@ def to_markdown(report: Report) -> str:
     notes = _notes(report)
     if notes:
         out += ["## Notes", ""] + [f"- {_md(n)}" for n in notes] + [""]
+    if report.sensitivity:
+        out += ["## Sensitivity", "", sensitivity_markdown(report)]
     return "\n".join(out)
 
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _swing_rows(report: Report, swings: list[Any], dates: bool, top: int) -> list[list[str]]:
+    rows = []
+    for s in swings[:top]:
+        if dates:
+            rows.append(
+                [
+                    short_parameter(s.parameter),
+                    _month(report, s.at_low),
+                    _month(report, s.at_high),
+                    f"{s.swing:,.0f} days",
+                ]
+            )
+        else:
+            rows.append(
+                [
+                    short_parameter(s.parameter),
+                    _money(s.at_low),
+                    _money(s.at_high),
+                    _money(s.swing),
+                ]
+            )
+    return rows
+
+
+def render_sensitivity(report: Report, *, top: int = 10) -> list[Table]:
+    """Tornado tables per region: cost and ready date, parameters ranked by swing."""
+    tables = []
+    for region, t in report.sensitivity.items():
+        for key, title, dates in (
+            ("cost_usd", "cost US$", False),
+            ("ready_day", "ready date", True),
+        ):
+            if not t[key]:
+                continue
+            table = Table(
+                title=f"{region}: what moves the {title} (low -> high, others at mode)",
+                title_justify="left",
+            )
+            for col in ("Parameter", "At low", "At high", "Swing"):
+                table.add_column(col, justify="left" if col == "Parameter" else "right")
+            for row in _swing_rows(report, t[key], dates, top):
+                table.add_row(*row)
+            tables.append(table)
+    return tables
+
+
+def sensitivity_markdown(report: Report, *, top: int = 10) -> str:
+    """Render the tornado tables as Markdown."""
+    out = []
+    for region, t in report.sensitivity.items():
+        for key, title, dates in (("cost_usd", "cost", False), ("ready_day", "ready date", True)):
+            if not t[key]:
+                continue
+            out += [f"### {region}: what moves the {title}", ""]
+            out += ["| Parameter | At low | At high | Swing |", "|---|---:|---:|---:|"]
+            out += [
+                "| " + " | ".join(row) + " |" for row in _swing_rows(report, t[key], dates, top)
+            ]
+            out.append("")
+    return "\n".join(out)

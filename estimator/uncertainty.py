@@ -9,7 +9,7 @@ import numpy as np
 from .model import DrawSet
 from .params import Params, Range
 
-__all__ = ["QUANTILES", "mode_draws", "sample_draws", "summarize"]
+__all__ = ["QUANTILES", "build_draws", "mode_draws", "sample_draws", "summarize"]
 
 #: The summary every uncertain figure is reported as.
 QUANTILES = {"p10": 0.10, "p50": 0.50, "p90": 0.90}
@@ -30,7 +30,11 @@ def _sample_range(rng: np.random.Generator | None, r: Range, n: int) -> np.ndarr
     return rng.triangular(r.low, r.mode, r.high, size=n)
 
 
-def _build(params: Params, n: int, pick: Callable[[Range], np.ndarray]) -> DrawSet:
+def build_draws(params: Params, n: int, pick: Callable[[Range], np.ndarray]) -> DrawSet:
+    """Build a DrawSet of ``n`` columns, taking each parameter's values from ``pick(range)``.
+
+    Parameters are visited in a fixed order, so a seeded ``pick`` is reproducible.
+    """
     classes = params.classes
     clearance = params.clearance_methods
     nts = params.method("nts")
@@ -66,7 +70,7 @@ def _build(params: Params, n: int, pick: Callable[[Range], np.ndarray]) -> DrawS
 
 def mode_draws(params: Params) -> DrawSet:
     """Return a single draw holding the mode of every parameter (the deterministic run)."""
-    return _build(params, 1, lambda r: _sample_range(None, r, 1))
+    return build_draws(params, 1, lambda r: _sample_range(None, r, 1))
 
 
 def sample_draws(params: Params, n_draws: int, seed: int = DEFAULT_SEED) -> DrawSet:
@@ -92,7 +96,7 @@ def sample_draws(params: Params, n_draws: int, seed: int = DEFAULT_SEED) -> Draw
     if n_draws < 1:
         raise ValueError(f"n_draws = {n_draws!r}: must be >= 1")
     rng = np.random.default_rng(seed)
-    return _build(params, n_draws, lambda r: _sample_range(rng, r, n_draws))
+    return build_draws(params, n_draws, lambda r: _sample_range(rng, r, n_draws))
 
 
 def summarize(values: np.ndarray, axis: int = -1) -> dict[str, np.ndarray]:

@@ -126,6 +126,17 @@ def report(
             help="When occupied ground becomes accessible (YYYY-MM-DD); without it, it is blocked.",
         ),
     ] = None,
+    sensitivity: Annotated[
+        bool,
+        typer.Option(
+            "--sensitivity",
+            help="Rank the parameters by how much they move each region's cost and ready date.",
+        ),
+    ] = False,
+    sensitivity_png: Annotated[
+        Path | None,
+        typer.Option("--sensitivity-png", help="Also draw the tornado charts to this PNG."),
+    ] = None,
     priority: Annotated[
         str | None,
         typer.Option(
@@ -147,7 +158,11 @@ def report(
         raise typer.BadParameter(f"{band}: bands are numbered from 1", param_hint="--band")
     if point_radius_m is not None and not point_radius_m > 0:
         raise typer.BadParameter(f"{point_radius_m}: must be > 0", param_hint="--point-radius-m")
-    for path, opt in ((output, "--output"), (geojson, "--geojson")):
+    for path, opt in (
+        (output, "--output"),
+        (geojson, "--geojson"),
+        (sensitivity_png, "--sensitivity-png"),
+    ):
         if path is not None and path.is_dir():
             raise typer.BadParameter(f"{path} is a directory; give a file path", param_hint=opt)
         if path is not None and not path.parent.exists():
@@ -189,10 +204,22 @@ def report(
                 inputs,
                 n_draws=draws,
                 seed=seed,
+                sensitivity=sensitivity or sensitivity_png is not None,
                 progress=lambda f, msg: bar.update(task, completed=f, description=msg[:40]),
             )
     else:
-        result = estimate(inputs, n_draws=draws, seed=seed)
+        result = estimate(
+            inputs,
+            n_draws=draws,
+            seed=seed,
+            sensitivity=sensitivity or sensitivity_png is not None,
+        )
+
+    if sensitivity_png is not None:
+        from .. import plot
+
+        dio.write_bytes(plot.tornado_png(result), sensitivity_png)
+        logger.info("wrote %s", sensitivity_png)
 
     if geojson is not None:
         dio.write_json(rep.to_geojson(result), geojson, indent=None)
@@ -203,16 +230,7 @@ def report(
         out = Console(highlight=False)
         if not out.is_terminal:
             out = Console(highlight=False, width=240)
-        head, notes = rep.caption_lines(result)
-        if quiet == 0:
-            for line in head:
-                out.print(line, style="dim", markup=False)
-        for table in rep.render_tables(result):
-            out.print(table)
-        if notes:
-            out.print("Notes:", style="bold")
-            for line in notes:
-                out.print(f"  {line}", markup=False)
+        _print_table(out, result, quiet=quiet, sensitivity=sensitivity)
         return
     if fmt is Format.json:
         text = rep.to_json(result)
@@ -221,7 +239,9 @@ def report(
     elif fmt is Format.markdown:
         text = rep.to_markdown(result)
     else:
-        text = _table_text(result)
+        console = Console(record=True, width=240, file=io.StringIO(), highlight=False)
+        _print_table(console, result, quiet=quiet, sensitivity=sensitivity)
+        text = console.export_text()
     if output is not None:
         dio.write_text(text, output)
         if quiet == 0:
@@ -231,15 +251,19 @@ def report(
         sys.stdout.flush()
 
 
-def _table_text(result) -> str:
+def _print_table(console: Console, result, *, quiet: int, sensitivity: bool) -> None:
     from .. import report as rep
 
-    console = Console(record=True, width=200, file=io.StringIO(), highlight=False)
     head, notes = rep.caption_lines(result)
-    for line in head:
-        console.print(line, markup=False)
+    if quiet == 0:
+        for line in head:
+            console.print(line, style="dim", markup=False)
     for table in rep.render_tables(result):
         console.print(table)
-    for line in notes:
-        console.print(f"  {line}", markup=False)
-    return console.export_text()
+    if notes:
+        console.print("Notes:", style="bold")
+        for line in notes:
+            console.print(f"  {line}", markup=False)
+    if sensitivity:
+        for table in rep.render_sensitivity(result):
+            console.print(table)
