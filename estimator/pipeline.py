@@ -45,7 +45,7 @@ from .uncertainty import DEFAULT_SEED, mode_draws, sample_draws
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Inputs", "Report", "estimate", "load_default_params"]
+__all__ = ["Inputs", "Report", "assess", "compare", "estimate", "load_default_params", "run_model"]
 
 Progress = Callable[[float, str], None]
 
@@ -828,3 +828,37 @@ def estimate(
         start_date=info["start_date"],
         sensitivity=tornado,
     )
+
+
+def compare(
+    inputs: Inputs,
+    params_a: str | os.PathLike[str],
+    params_b: str | os.PathLike[str],
+    *,
+    n_draws: int = 1,
+    seed: int = DEFAULT_SEED,
+    progress: Progress | None = None,
+) -> tuple[Report, Report]:
+    """Run the same inputs under two parameter files (same seed, so draws line up).
+
+    Parameters
+    ----------
+    inputs : Inputs
+        Paths and options (``inputs.params`` is ignored).
+    params_a, params_b : path-like
+        The two parameter files, each laid over the defaults.
+    n_draws, seed : int
+        Monte Carlo draws and seed, shared by both runs.
+    progress : callable, optional
+        Called as ``progress(fraction_done, message)``.
+
+    Returns
+    -------
+    (Report, Report)
+        The runs under A and under B.
+    """
+    pa = load_default_params(params_a)
+    pb = load_default_params(params_b)
+    ra = estimate(inputs, params=pa, n_draws=n_draws, seed=seed, progress=progress)
+    rb = estimate(inputs, params=pb, n_draws=n_draws, seed=seed, progress=progress)
+    return ra, rb

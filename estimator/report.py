@@ -20,7 +20,13 @@ __all__ = [
     "caption_lines",
     "control_label",
     "deposit_properties",
+    "compare_cells",
+    "compare_csv",
+    "compare_rows",
+    "render_schedule",
     "render_sensitivity",
+    "schedule_csv",
+    "schedule_rows",
     "render_tables",
     "sensitivity_json",
     "sensitivity_markdown",
@@ -312,15 +318,10 @@ def to_geojson(report: Report) -> dict[str, Any]:
 def to_csv(report: Report) -> str:
     """One CSV row per deposit with the flattened properties (for spreadsheets)."""
     rows = [deposit_properties(report, d) for d in report.deposits]
-    buf = io.StringIO()
     header = (
         list(rows[0]) if rows else list(deposit_properties(report, _empty_deposit(report)).keys())
     )
-    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return buf.getvalue()
+    return _csv_text(rows, header)
 
 
 def _empty_deposit(report: Report) -> DepositResult:
@@ -612,3 +613,165 @@ def sensitivity_markdown(report: Report, *, top: int = 10) -> str:
             ]
             out.append("")
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Schedule (timeline) and comparison
+
+
+def schedule_rows(report: Report) -> list[dict[str, Any]]:
+    """One row per deposit in service order: phases (P50 dates) and ready date P10/P50/P90.
+
+    Deposits that are not scheduled (blocked, invalid) come last, with the reason.
+    """
+    rows = []
+    ranked = sorted(
+        report.deposits, key=lambda d: (d.priority_rank is None, d.priority_rank or 0, d.index)
+    )
+    for d in ranked:
+        phases = _phases(report, d) or {}
+        ready = _date_q(report, d.ready_day) or {}
+        row: dict[str, Any] = {
+            "rank": d.priority_rank,
+            "id": d.id,
+            "name": d.name,
+            "region": d.region,
+            "status": d.status,
+        }
+        for ph in ("nts", "ts", "clearance"):
+            row[f"{ph}_start_p50"] = phases.get(ph, {}).get("start_p50")
+            row[f"{ph}_end_p50"] = phases.get(ph, {}).get("end_p50")
+        for k in ("p10", "p50", "p90"):
+            row[f"extraction_ready_date_{k}"] = ready.get(k)
+        row["reason"] = d.reason
+        rows.append(row)
+    return rows
+
+
+def schedule_csv(report: Report) -> str:
+    """Render the timeline as CSV text."""
+    rows = schedule_rows(report)
+    return _csv_text(rows, list(rows[0]) if rows else ["rank", "id", "name"])
+
+
+def _csv_text(rows: list[dict[str, Any]], header: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def render_schedule(report: Report) -> Table:
+    """Render the timeline as a rich table."""
+    t = Table(title="Timeline (P50 dates; ready date P10..P90)", title_justify="left")
+    for col in (
+        "#",
+        "Deposit",
+        "Region",
+        "Status",
+        "NTS",
+        "TS",
+        "Clearance",
+        "Ready (P50)",
+        "P10..P90",
+    ):
+        t.add_column(col, justify="right" if col == "#" else "left")
+    for row in schedule_rows(report):
+
+        def span(ph: str, row: dict[str, Any] = row) -> str:
+            a, b = row[f"{ph}_start_p50"], row[f"{ph}_end_p50"]
+            if a is None:
+                return "-"
+            return a if a == b else f"{a} -> {b}"
+
+        t.add_row(
+            str(row["rank"] or "-"),
+            row["name"],
+            row["region"] or "",
+            row["status"],
+            span("nts"),
+            span("ts"),
+            span("clearance"),
+            row["extraction_ready_date_p50"]
+            or ("no access" if row["status"] == "blocked" else "-"),
+            f"{row['extraction_ready_date_p10']}..{row['extraction_ready_date_p90']}"
+            if row["extraction_ready_date_p10"]
+            else "",
+        )
+    return t
+
+
+def compare_rows(a: Report, b: Report) -> list[dict[str, Any]]:
+    """Per-region P50 figures of two runs side by side, with the difference."""
+    rows = []
+    by_b = {r.name: r for r in b.regions}
+    for ra in a.regions:
+        rb = by_b.get(ra.name)
+        if rb is None or (
+            ra.figures["nts_area_m2"]["p50"] == 0 and rb.figures["nts_area_m2"]["p50"] == 0
+        ):
+            continue  # a region with nothing assessed in either run
+        for fig in ("clearance_area_m2", "cost_usd", "team_days", "expected_items"):
+            va, vb = ra.figures[fig]["p50"], rb.figures[fig]["p50"]
+            rows.append(
+                {
+                    "region": ra.name,
+                    "figure": f"{fig}_p50",
+                    "a": _clean(va),
+                    "b": _clean(vb),
+                    "difference": _clean(vb - va),
+                    "change_percent": None if va == 0 else round(100 * (vb - va) / va, 1),
+                }
+            )
+        da = _date_q(a, ra.ready_day) or {}
+        db = _date_q(b, rb.ready_day) or {}
+        diff = None
+        if ra.ready_day and rb.ready_day:
+            x, y = ra.ready_day["p50"], rb.ready_day["p50"]
+            diff = round(y - x) if math.isfinite(x) and math.isfinite(y) else None
+        rows.append(
+            {
+                "region": ra.name,
+                "figure": "extraction_ready_date_p50",
+                "a": da.get("p50"),
+                "b": db.get("p50"),
+                "difference": diff,
+                "change_percent": None,
+            }
+        )
+    return rows
+
+
+def compare_csv(rows: list[dict[str, Any]]) -> str:
+    """Render comparison rows as CSV text."""
+    return _csv_text(rows, ["region", "figure", "a", "b", "difference", "change_percent"])
+
+
+def compare_cells(row: dict[str, Any]) -> list[str]:
+    """Format one comparison row for a table."""
+    fig = row["figure"]
+    if fig.startswith("extraction_ready_date"):
+        diff = row["difference"]
+        return [
+            row["region"],
+            "ready date",
+            row["a"] or "never",
+            row["b"] or "never",
+            "-" if diff is None else f"{diff:+,} days",
+            "",
+        ]
+    fmt = _money if fig.startswith("cost") else (_ha if "area" in fig else _days)
+    unit = " ha" if "area" in fig else ""
+    diff = row["difference"]
+    sign = "-" if diff < 0 else "+"
+    pct = row["change_percent"]
+    return [
+        row["region"],
+        fig.removesuffix("_p50"),
+        fmt(row["a"]) + unit,
+        fmt(row["b"]) + unit,
+        f"{sign}{fmt(abs(diff))}{unit}",
+        "" if pct is None else f"{pct:+.1f} %",
+    ]

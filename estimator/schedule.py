@@ -30,22 +30,30 @@ PHASES = ("nts", "ts", "clearance")
 HORIZON_YEARS = 300
 
 
+#: The calendar repeats every 4 years (1,461 days) until 2100; a 4-year window holds exactly
+#: 4 years of every month, so 4 working years.
+CYCLE_DAYS = 1461
+CYCLE_YEARS = 4.0
+
+
 @dataclass(frozen=True, slots=True)
 class WorkingCalendar:
-    """Cumulative share of a year's working time, day by day from a start date.
+    """Cumulative working time, day by day from a start date, over one 4-year cycle.
 
-    ``cum[t]`` is the number of "working years" elapsed between the start date and day ``t``
-    (so a crew that works ``w`` days a year has done ``w * cum[t]`` working days by day ``t``).
+    ``cum[t]`` (``0 <= t <= 1461``) is the number of "working years" elapsed between the start
+    date and day ``t``, so a crew that works ``w`` days a year has done ``w * cum[t]`` working
+    days by then. Later days repeat the cycle.
     """
 
     start: dt.date
-    cum: np.ndarray  # shape (days + 1,)
+    cum: np.ndarray  # shape (CYCLE_DAYS + 1,)
+    horizon_days: float
 
     @classmethod
     def build(
         cls, start: dt.date, month_weights: Sequence[float], horizon_years: int = HORIZON_YEARS
     ) -> WorkingCalendar:
-        """Build the curve for ``horizon_years`` from ``start``.
+        """Build the curve from ``start``.
 
         Parameters
         ----------
@@ -54,7 +62,7 @@ class WorkingCalendar:
         month_weights : sequence of 12 floats
             Relative share of a year's working days in each month, January to December.
         horizon_years : int
-            Length of the curve.
+            Work ending later than this is reported as never (``inf``).
 
         Returns
         -------
@@ -65,22 +73,28 @@ class WorkingCalendar:
         --------
         Equal weights: half a working year has passed after about half a calendar year.
 
-        >>> c = WorkingCalendar.build(dt.date(2027, 1, 1), [1] * 12, horizon_years=2)
+        >>> c = WorkingCalendar.build(dt.date(2027, 1, 1), [1] * 12)
         >>> round(float(c.cum[181]), 2)
         0.5
         """
         w = np.asarray(month_weights, dtype="float64")
         if w.shape != (12,) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError("month_weights must be 12 weights >= 0, not all zero")
-        end = dt.date(start.year + horizon_years, start.month, min(start.day, 28))
-        days = (end - start).days
-        dates = np.arange(np.datetime64(start), np.datetime64(start) + days, dtype="datetime64[D]")
+        day0 = np.datetime64(start)
+        dates = np.arange(day0, day0 + CYCLE_DAYS, dtype="datetime64[D]")
         months = dates.astype("datetime64[M]").astype(int) % 12
         years = dates.astype("datetime64[Y]").astype(int) + 1970
-        month_len = _month_lengths(years, months)
-        per_day = w[months] / w.sum() / month_len
+        per_day = w[months] / w.sum() / _month_lengths(years, months)
         cum = np.concatenate([[0.0], np.cumsum(per_day)])
-        return cls(start=start, cum=cum)
+        cum *= CYCLE_YEARS / cum[-1]  # remove rounding so that the cycle closes exactly
+        return cls(start=start, cum=cum, horizon_days=365.25 * horizon_years)
+
+    def elapsed(self, day: np.ndarray) -> np.ndarray:
+        """Working years elapsed from day 0 to ``day``."""
+        day = np.asarray(day, dtype="float64")
+        cycles = np.floor(day / CYCLE_DAYS)
+        within = day - cycles * CYCLE_DAYS
+        return cycles * CYCLE_YEARS + np.interp(within, np.arange(CYCLE_DAYS + 1), self.cum)
 
     def advance(self, start_day: np.ndarray, work_years: np.ndarray) -> np.ndarray:
         """Return the day when ``work_years`` of working time, begun on ``start_day``, ends.
@@ -95,7 +109,8 @@ class WorkingCalendar:
         Returns
         -------
         numpy.ndarray
-            End day (fractional); ``inf`` beyond the horizon.
+            End day (fractional): the earliest day by which the work is done; ``inf`` beyond
+            the horizon.
         """
         start_day = np.asarray(start_day, dtype="float64")
         work_years = np.broadcast_to(np.asarray(work_years, dtype="float64"), start_day.shape)
@@ -103,19 +118,19 @@ class WorkingCalendar:
         ok = np.isfinite(start_day) & np.isfinite(work_years)
         if not ok.any():
             return out
-        days = np.arange(self.cum.size, dtype="float64")
-        begin = np.interp(start_day[ok], days, self.cum, right=np.inf)
-        target = begin + work_years[ok]
-        inside = target <= self.cum[-1]
-        end = np.full(target.shape, np.inf)
-        # Invert the non-decreasing curve; where work is zero the end is the start.
-        idx = np.searchsorted(self.cum, target[inside], side="left")
-        idx = np.clip(idx, 1, self.cum.size - 1)
+        s = start_day[ok]
+        target = self.elapsed(s) + work_years[ok]
+        # Cycle and remainder in (0, 4], so that work ending exactly at a cycle boundary ends
+        # on the last working day rather than at the start of the next cycle.
+        cycles = np.ceil(target / CYCLE_YEARS) - 1.0
+        rem = target - cycles * CYCLE_YEARS
+        idx = np.clip(np.searchsorted(self.cum, rem, side="left"), 1, CYCLE_DAYS)
         lo, hi = self.cum[idx - 1], self.cum[idx]
-        frac = np.where(hi > lo, (target[inside] - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0)
-        end[inside] = np.maximum(start_day[ok][inside], idx - 1 + frac)
-        zero = work_years[ok] <= 0
-        end[zero] = start_day[ok][zero]
+        step = np.where(hi > lo, hi - lo, 1.0)
+        end = cycles * CYCLE_DAYS + (idx - 1) + np.clip((rem - lo) / step, 0.0, 1.0)
+        end = np.maximum(end, s)
+        end[work_years[ok] <= 0] = s[work_years[ok] <= 0]
+        end[end > self.horizon_days] = np.inf
         out[ok] = end
         return out
 

@@ -7,6 +7,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -134,3 +135,65 @@ def parse_teams(value: str | None) -> tuple[tuple[str, int], ...]:
             ) from None
         out.append((name.strip(), n))
     return tuple(out)
+
+
+def check_output_paths(**paths: Path | None) -> None:
+    """Refuse output paths that are directories or sit in a missing directory (exit 2)."""
+    for name, path in paths.items():
+        if path is None:
+            continue
+        hint = "--" + name.replace("_", "-")
+        if path.is_dir():
+            raise typer.BadParameter(f"{path} is a directory; give a file path", param_hint=hint)
+        if not path.parent.exists():
+            raise typer.BadParameter(
+                f"{path}: directory {path.parent} does not exist", param_hint=hint
+            )
+
+
+def build_inputs(
+    *,
+    region: list[str] | None,
+    band: int,
+    point_radius_m: float | None,
+    as_of: str | None,
+    start_date: str | None,
+    access_date: str | None,
+    teams: str | None,
+    **paths_and_flags: Any,
+):
+    """Validate the shared options and build the pipeline's ``Inputs``."""
+    from ..pipeline import Inputs
+
+    if band < 1:
+        raise typer.BadParameter(f"{band}: bands are numbered from 1", param_hint="--band")
+    if point_radius_m is not None and not point_radius_m > 0:
+        raise typer.BadParameter(f"{point_radius_m}: must be > 0", param_hint="--point-radius-m")
+    return Inputs(
+        regions_filter=tuple(region or ()),
+        band=band,
+        point_radius_m=point_radius_m,
+        as_of=parse_date(as_of, "--as-of"),
+        start_date=parse_date(start_date, "--start-date"),
+        access_date=parse_date(access_date, "--access-date"),
+        teams=parse_teams(teams),
+        **paths_and_flags,
+    )
+
+
+def with_progress(quiet: int, job: Callable[[Callable[[float, str], None] | None], Any]) -> Any:
+    """Run ``job(progress)`` with a rich progress bar on stderr when it is a terminal."""
+    err = err_console()
+    if quiet or not err.is_terminal:
+        return job(None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=1.0)
+        return job(lambda f, msg: bar.update(task, completed=f, description=msg[:40]))

@@ -12,8 +12,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..uncertainty import DEFAULT_DRAWS, DEFAULT_SEED
-from ._common import app, err_console, handle_errors, parse_date, parse_teams, setup_logging
+from . import options as opt
+from ._common import (
+    app,
+    build_inputs,
+    check_output_paths,
+    err_console,
+    handle_errors,
+    setup_logging,
+    with_progress,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,48 +38,13 @@ class Format(StrEnum):
 @app.command()
 @handle_errors
 def report(
-    deposits: Annotated[
-        Path | None,
-        typer.Option(
-            "--deposits",
-            help="Deposit polygons (any OGR format, any CRS).",
-            show_default="embedded",
-        ),
-    ] = None,
-    contamination: Annotated[
-        Path | None,
-        typer.Option(
-            "--contamination",
-            help="Contamination raster of hazard classes (any GDAL raster, any CRS).",
-            show_default="embedded proxy",
-        ),
-    ] = None,
-    regions: Annotated[
-        Path | None,
-        typer.Option(
-            "--regions", help="Region polygons with a 'name' field.", show_default="embedded"
-        ),
-    ] = None,
-    control: Annotated[
-        Path | None,
-        typer.Option(
-            "--control",
-            help="Control zones (fields 'date' and 'class'; occupied classes count).",
-            show_default="embedded",
-        ),
-    ] = None,
-    params: Annotated[
-        Path | None,
-        typer.Option("--params", help="Parameter file (TOML) laid over the defaults."),
-    ] = None,
-    region: Annotated[
-        list[str] | None,
-        typer.Option("--region", help="Only this region (repeatable, case-insensitive)."),
-    ] = None,
-    buffer_m: Annotated[
-        float | None,
-        typer.Option("--buffer-m", help="Footprint buffer around each deposit, metres."),
-    ] = None,
+    deposits: opt.Deposits = None,
+    contamination: opt.Contamination = None,
+    regions: opt.Regions = None,
+    control: opt.Control = None,
+    params: opt.ParamsFile = None,
+    region: opt.Region = None,
+    buffer_m: opt.BufferM = None,
     fmt: Annotated[
         Format, typer.Option("--format", help="Report format on stdout.")
     ] = Format.table,
@@ -83,49 +56,17 @@ def report(
         Path | None,
         typer.Option("--geojson", help="Write footprints with results as RFC 7946 GeoJSON."),
     ] = None,
-    band: Annotated[int, typer.Option("--band", help="Raster band holding the classes.")] = 1,
-    point_radius_m: Annotated[
-        float | None,
-        typer.Option("--point-radius-m", help="Radius for point deposits, metres."),
-    ] = None,
-    assume_crs: Annotated[
-        str | None,
-        typer.Option("--assume-crs", help="CRS for vector files that declare none (EPSG:XXXX)."),
-    ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of", help="Use the control snapshot on or before this date (YYYY-MM-DD)."
-        ),
-    ] = None,
-    no_control: Annotated[
-        bool, typer.Option("--no-control", help="Do not compute occupied shares.")
-    ] = False,
-    draws: Annotated[
-        int, typer.Option("--draws", help="Monte Carlo draws (1 = modes only).", min=1)
-    ] = DEFAULT_DRAWS,
-    seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the Monte Carlo draws.")
-    ] = DEFAULT_SEED,
-    teams: Annotated[
-        str | None,
-        typer.Option(
-            "--teams",
-            help="Teams per method, e.g. manual=40,mechanical=6,mdd=4,nts=10,ts=8.",
-            show_default="parameter file",
-        ),
-    ] = None,
-    start_date: Annotated[
-        str | None,
-        typer.Option("--start-date", help="First day of work (YYYY-MM-DD).", show_default="today"),
-    ] = None,
-    access_date: Annotated[
-        str | None,
-        typer.Option(
-            "--access-date",
-            help="When occupied ground becomes accessible (YYYY-MM-DD); without it, it is blocked.",
-        ),
-    ] = None,
+    band: opt.Band = 1,
+    point_radius_m: opt.PointRadiusM = None,
+    assume_crs: opt.AssumeCrs = None,
+    as_of: opt.AsOf = None,
+    no_control: opt.NoControl = False,
+    draws: opt.Draws = opt.DEFAULT_DRAWS,
+    seed: opt.Seed = opt.DEFAULT_SEED,
+    teams: opt.Teams = None,
+    start_date: opt.StartDate = None,
+    access_date: opt.AccessDate = None,
+    priority: opt.Priority = None,
     sensitivity: Annotated[
         bool,
         typer.Option(
@@ -137,83 +78,45 @@ def report(
         Path | None,
         typer.Option("--sensitivity-png", help="Also draw the tornado charts to this PNG."),
     ] = None,
-    priority: Annotated[
-        str | None,
-        typer.Option(
-            "--priority",
-            help="Deposit field ordering the work (lower first).",
-            show_default="cheapest per hectare first",
-        ),
-    ] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
-    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
+    verbose: opt.Verbose = 0,
+    quiet: opt.Quiet = 0,
 ) -> None:
     """Estimate survey and clearance area, cost and team-days per deposit and region."""
     from .. import io as dio
     from .. import report as rep
-    from ..pipeline import Inputs, estimate
+    from ..pipeline import estimate
 
     setup_logging(verbose, quiet)
-    if band < 1:
-        raise typer.BadParameter(f"{band}: bands are numbered from 1", param_hint="--band")
-    if point_radius_m is not None and not point_radius_m > 0:
-        raise typer.BadParameter(f"{point_radius_m}: must be > 0", param_hint="--point-radius-m")
-    for path, opt in (
-        (output, "--output"),
-        (geojson, "--geojson"),
-        (sensitivity_png, "--sensitivity-png"),
-    ):
-        if path is not None and path.is_dir():
-            raise typer.BadParameter(f"{path} is a directory; give a file path", param_hint=opt)
-        if path is not None and not path.parent.exists():
-            raise typer.BadParameter(
-                f"{path}: directory {path.parent} does not exist", param_hint=opt
-            )
-    inputs = Inputs(
+    check_output_paths(output=output, geojson=geojson, **{"sensitivity-png": sensitivity_png})
+    inputs = build_inputs(
         deposits=deposits,
         contamination=contamination,
         regions=regions,
         control=control,
         params=params,
-        regions_filter=tuple(region or ()),
+        region=region,
         buffer_m=buffer_m,
         band=band,
         assume_crs=assume_crs,
         point_radius_m=point_radius_m,
-        as_of=parse_date(as_of, "--as-of"),
+        as_of=as_of,
         no_control=no_control,
-        start_date=parse_date(start_date, "--start-date"),
-        access_date=parse_date(access_date, "--access-date"),
+        start_date=start_date,
+        access_date=access_date,
         priority=priority,
-        teams=parse_teams(teams),
+        teams=teams,
     )
     err = err_console()
-    show_progress = quiet == 0 and err.is_terminal
-    if show_progress:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("overlay", total=1.0)
-            result = estimate(
-                inputs,
-                n_draws=draws,
-                seed=seed,
-                sensitivity=sensitivity or sensitivity_png is not None,
-                progress=lambda f, msg: bar.update(task, completed=f, description=msg[:40]),
-            )
-    else:
-        result = estimate(
+    result = with_progress(
+        quiet,
+        lambda progress: estimate(
             inputs,
             n_draws=draws,
             seed=seed,
             sensitivity=sensitivity or sensitivity_png is not None,
-        )
+            progress=progress,
+        ),
+    )
 
     if sensitivity_png is not None:
         from .. import plot

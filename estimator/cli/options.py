@@ -1,0 +1,95 @@
+"""Each option shared by several commands, defined once (one spelling, one help text)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..uncertainty import DEFAULT_DRAWS, DEFAULT_SEED
+
+__all__ = ["DEFAULT_DRAWS", "DEFAULT_SEED"]
+
+Deposits = Annotated[
+    Path | None,
+    typer.Option(
+        "--deposits", help="Deposit polygons (any OGR format, any CRS).", show_default="embedded"
+    ),
+]
+Contamination = Annotated[
+    Path | None,
+    typer.Option(
+        "--contamination",
+        help="Contamination raster of hazard classes (any GDAL raster, any CRS).",
+        show_default="embedded proxy",
+    ),
+]
+Regions = Annotated[
+    Path | None,
+    typer.Option("--regions", help="Region polygons with a 'name' field.", show_default="embedded"),
+]
+Control = Annotated[
+    Path | None,
+    typer.Option(
+        "--control",
+        help="Control zones (fields 'date' and 'class'; occupied classes count).",
+        show_default="embedded",
+    ),
+]
+ParamsFile = Annotated[
+    Path | None,
+    typer.Option("--params", help="Parameter file (TOML) laid over the defaults."),
+]
+Region = Annotated[
+    list[str] | None,
+    typer.Option("--region", help="Only this region (repeatable, case-insensitive)."),
+]
+BufferM = Annotated[
+    float | None,
+    typer.Option("--buffer-m", help="Footprint buffer around each deposit, metres."),
+]
+Band = Annotated[int, typer.Option("--band", help="Raster band holding the classes.")]
+PointRadiusM = Annotated[
+    float | None, typer.Option("--point-radius-m", help="Radius for point deposits, metres.")
+]
+AssumeCrs = Annotated[
+    str | None,
+    typer.Option("--assume-crs", help="CRS for vector files that declare none (EPSG:XXXX)."),
+]
+AsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Use the control snapshot on or before this date (YYYY-MM-DD)."),
+]
+NoControl = Annotated[bool, typer.Option("--no-control", help="Do not compute occupied shares.")]
+Draws = Annotated[int, typer.Option("--draws", help="Monte Carlo draws (1 = modes only).", min=1)]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the Monte Carlo draws.")]
+Teams = Annotated[
+    str | None,
+    typer.Option(
+        "--teams",
+        help="Teams per method, e.g. manual=40,mechanical=6,mdd=4,nts=10,ts=8.",
+        show_default="parameter file",
+    ),
+]
+StartDate = Annotated[
+    str | None,
+    typer.Option("--start-date", help="First day of work (YYYY-MM-DD).", show_default="today"),
+]
+AccessDate = Annotated[
+    str | None,
+    typer.Option(
+        "--access-date",
+        help="When occupied ground becomes accessible (YYYY-MM-DD); without it, it is blocked.",
+    ),
+]
+Priority = Annotated[
+    str | None,
+    typer.Option(
+        "--priority",
+        help="Deposit field ordering the work (lower first).",
+        show_default="cheapest per hectare first",
+    ),
+]
+Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")]
+Quiet = Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")]

@@ -1,0 +1,168 @@
+"""``demine schedule`` (the timeline) and ``demine compare`` (two parameter files)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import options as opt
+from ._common import (
+    app,
+    build_inputs,
+    check_output_paths,
+    err_console,
+    handle_errors,
+    setup_logging,
+    with_progress,
+)
+
+
+@app.command()
+@handle_errors
+def schedule(
+    deposits: opt.Deposits = None,
+    contamination: opt.Contamination = None,
+    regions: opt.Regions = None,
+    control: opt.Control = None,
+    params: opt.ParamsFile = None,
+    region: opt.Region = None,
+    buffer_m: opt.BufferM = None,
+    band: opt.Band = 1,
+    point_radius_m: opt.PointRadiusM = None,
+    assume_crs: opt.AssumeCrs = None,
+    as_of: opt.AsOf = None,
+    no_control: opt.NoControl = False,
+    draws: opt.Draws = opt.DEFAULT_DRAWS,
+    seed: opt.Seed = opt.DEFAULT_SEED,
+    teams: opt.Teams = None,
+    start_date: opt.StartDate = None,
+    access_date: opt.AccessDate = None,
+    priority: opt.Priority = None,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Write the timeline as CSV to this file.")
+    ] = None,
+    verbose: opt.Verbose = 0,
+    quiet: opt.Quiet = 0,
+) -> None:
+    """Print when each deposit's survey and clearance phases run and when it is ready."""
+    from .. import io as dio
+    from .. import report as rep
+    from ..pipeline import estimate
+
+    setup_logging(verbose, quiet)
+    check_output_paths(csv=csv_path)
+    inputs = build_inputs(
+        deposits=deposits,
+        contamination=contamination,
+        regions=regions,
+        control=control,
+        params=params,
+        region=region,
+        buffer_m=buffer_m,
+        band=band,
+        assume_crs=assume_crs,
+        point_radius_m=point_radius_m,
+        as_of=as_of,
+        no_control=no_control,
+        start_date=start_date,
+        access_date=access_date,
+        priority=priority,
+        teams=teams,
+    )
+    result = with_progress(
+        quiet, lambda progress: estimate(inputs, n_draws=draws, seed=seed, progress=progress)
+    )
+    if csv_path is not None:
+        dio.write_text(rep.schedule_csv(result), csv_path)
+        if not quiet:
+            err_console().print(f"wrote {csv_path}", markup=False)
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out = Console(highlight=False, width=240)
+    if not quiet:
+        for line in rep.caption_lines(result)[0]:
+            out.print(line, style="dim", markup=False)
+    out.print(rep.render_schedule(result))
+    for r in rep.to_json_dict(result)["regions"]:
+        when = (r["extraction_ready_date"] or {}).get("p50")
+        blocked = f"; {r['blocked_count']} blocked (no access)" if r["blocked_count"] else ""
+        what = f"last deposit ready {when} (P50)" if when else "nothing scheduled"
+        out.print(f"{r['name']}: {what}{blocked}", markup=False)
+
+
+@app.command()
+@handle_errors
+def compare(
+    params_a: Annotated[Path, typer.Argument(help="First parameter file (A).")],
+    params_b: Annotated[Path, typer.Argument(help="Second parameter file (B).")],
+    deposits: opt.Deposits = None,
+    contamination: opt.Contamination = None,
+    regions: opt.Regions = None,
+    control: opt.Control = None,
+    region: opt.Region = None,
+    band: opt.Band = 1,
+    point_radius_m: opt.PointRadiusM = None,
+    assume_crs: opt.AssumeCrs = None,
+    as_of: opt.AsOf = None,
+    no_control: opt.NoControl = False,
+    draws: opt.Draws = opt.DEFAULT_DRAWS,
+    seed: opt.Seed = opt.DEFAULT_SEED,
+    start_date: opt.StartDate = None,
+    access_date: opt.AccessDate = None,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Write the comparison as CSV to this file.")
+    ] = None,
+    verbose: opt.Verbose = 0,
+    quiet: opt.Quiet = 0,
+) -> None:
+    """Compare two parameter files on the same data: P50 figures per region, B minus A."""
+    from .. import io as dio
+    from .. import report as rep
+    from ..pipeline import compare as run_compare
+
+    setup_logging(verbose, quiet)
+    check_output_paths(csv=csv_path)
+    inputs = build_inputs(
+        deposits=deposits,
+        contamination=contamination,
+        regions=regions,
+        control=control,
+        region=region,
+        band=band,
+        assume_crs=assume_crs,
+        point_radius_m=point_radius_m,
+        as_of=as_of,
+        no_control=no_control,
+        start_date=start_date,
+        access_date=access_date,
+        teams=None,
+    )
+    a, b = with_progress(
+        quiet,
+        lambda progress: run_compare(
+            inputs, params_a, params_b, n_draws=draws, seed=seed, progress=progress
+        ),
+    )
+    rows = rep.compare_rows(a, b)
+    if csv_path is not None:
+        dio.write_text(rep.compare_csv(rows), csv_path)
+    table = Table(title=f"A = {params_a}   B = {params_b}", title_justify="left")
+    for col in ("Region", "Figure (P50)", "A", "B", "B - A", "Change"):
+        table.add_column(col, justify="left" if col in ("Region", "Figure (P50)") else "right")
+    for row in rows:
+        table.add_row(*rep.compare_cells(row))
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out = Console(highlight=False, width=200)
+    changed_a = ", ".join(a.params.overridden_keys) or "none"
+    changed_b = ", ".join(b.params.overridden_keys) or "none"
+    if not quiet:
+        out.print(f"A changes from the defaults: {changed_a}", style="dim", markup=False)
+        out.print(f"B changes from the defaults: {changed_b}", style="dim", markup=False)
+    out.print(table)
+    sys.stdout.flush()
