@@ -151,6 +151,7 @@ def _prepare_deposits(
     commodity_col = columns.get("commodity")
     quality_col = columns.get("geometry_quality")
     radius_col = columns.get("radius_m")
+    uncertainty_col = columns.get("coord_uncertainty_km")
     geographic = bool(gdf.crs.is_geographic)
     to_lonlat = pyproj.Transformer.from_crs(gdf.crs, _LONLAT, always_xy=True)
 
@@ -167,6 +168,16 @@ def _prepare_deposits(
             notes=[],
         )
         out.append(prep)
+        if uncertainty_col is not None and prep.geometry_quality != "published_area_disc":
+            try:
+                km = float(row[uncertainty_col])
+            except (TypeError, ValueError):
+                km = 0.0
+            if km >= 1.0:
+                prep.notes.append(
+                    f"location +/-{km:g} km ({prep.geometry_quality or 'unstated'}): the footprint"
+                    " is the uncertainty disc, so figures are an upper bound"
+                )
         if priority_col is not None:
             raw = row[priority_col]
             if _text(raw) != "":
@@ -494,10 +505,7 @@ def _earliest_day(
         when = f" (control as of {assessment.control_date})" if assessment.control_date else ""
         if access is None:
             earliest[i] = np.inf
-            why[i] = (
-                f"{share:.0%} of the footprint is occupied{when}: no survey or clearance until "
-                "access; give --access-date to schedule it"
-            )
+            why[i] = f"{share:.0%} occupied{when}: no work until access (see --access-date)"
         else:
             earliest[i] = max(0.0, float((access - start).days))
     return earliest, why

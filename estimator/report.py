@@ -48,7 +48,7 @@ def control_label(share: float | None) -> str:
     Examples
     --------
     >>> control_label(1.0), control_label(0.0), control_label(0.42), control_label(None)
-    ('occupied', 'free', '42% occupied', 'unknown')
+    ('occupied', 'free', '42% occ.', 'unknown')
     """
     if share is None:
         return "unknown"
@@ -56,7 +56,7 @@ def control_label(share: float | None) -> str:
         return "occupied"
     if share <= 0.005:
         return "free"
-    return f"{share:.0%} occupied"
+    return f"{share:.0%} occ."
 
 
 _SHORT = {
@@ -388,16 +388,26 @@ def _spread(q: dict[str, float] | None, fmt, show_range: bool) -> str:
     return f"{mid}\n({rng})"
 
 
+def _class_columns(report: Report) -> tuple[list[str], bool]:
+    """Classes with any area in the report, and whether any area is unknown (others hidden)."""
+    shown = [
+        c
+        for c in report.class_names
+        if any(d.hazard_area_m2.get(c, 0) >= 500 for d in report.deposits)
+    ]
+    unknown = any(d.unknown_area_m2 >= 500 for d in report.deposits)
+    return shown, unknown
+
+
 def _header(report: Report) -> list[str]:
-    h = report.class_names
+    h, unknown = _class_columns(report)
     return [
         "Deposit",
-        "Commodity",
         "Control",
         "Status",
         "Footprint ha",
         *[f"{c} ha" for c in h],
-        "Unknown ha",
+        *(["Unknown ha"] if unknown else []),
         "Clearance ha",
         "Cost US$",
         "Team-days",
@@ -408,14 +418,14 @@ def _header(report: Report) -> list[str]:
 
 def _deposit_cells(report: Report, d: DepositResult, show_range: bool) -> list[str]:
     fig = d.figures or {}
+    h, unknown = _class_columns(report)
     return [
-        d.name,
-        d.commodity,
+        f"{d.name} ({d.commodity})" if d.commodity else d.name,
         control_label(d.occupied_share),
         d.status,
         _ha(d.footprint_area_m2),
-        *[_ha(d.hazard_area_m2.get(c, 0.0)) for c in report.class_names],
-        _ha(d.unknown_area_m2),
+        *[_ha(d.hazard_area_m2.get(c, 0.0)) for c in h],
+        *([_ha(d.unknown_area_m2)] if unknown else []),
         _spread(fig.get("clearance_area_m2"), lambda v: _ha(v), show_range),
         _spread(fig.get("cost_usd"), _money, show_range),
         _spread(fig.get("team_days"), _days, show_range),
@@ -440,14 +450,14 @@ def _ready_cell(report: Report, q: dict[str, float] | None, show_range: bool, bl
 
 
 def _total_cells(report: Report, r: RegionResult, show_range: bool) -> list[str]:
+    h, unknown = _class_columns(report)
     return [
         f"Total ({r.deposit_count})",
         "",
         "",
-        "",
         _ha(r.footprint_area_m2),
-        *[_ha(r.hazard_area_m2.get(c, 0.0)) for c in report.class_names],
-        _ha(r.unknown_area_m2),
+        *[_ha(r.hazard_area_m2.get(c, 0.0)) for c in h],
+        *([_ha(r.unknown_area_m2)] if unknown else []),
         _spread(r.figures["clearance_area_m2"], lambda v: _ha(v), show_range),
         _spread(r.figures["cost_usd"], _money, show_range),
         _spread(r.figures["team_days"], _days, show_range),
@@ -497,7 +507,7 @@ def render_tables(report: Report) -> list[Table]:
     """Build one rich table per region (deposit rows plus a totals row)."""
     show_range = report.meta["draws"] > 1
     tables = []
-    numeric_from = 4
+    numeric_from = 3
     for r, members in _by_region(report):
         t = Table(
             title=f"{r.name}: {r.deposit_count} deposit(s)",
@@ -533,7 +543,7 @@ def to_markdown(report: Report) -> str:
     for r, members in _by_region(report):
         out += [f"## {r.name}", ""]
         out.append("| " + " | ".join(header) + " |")
-        out.append("|" + "|".join(["---"] * 4 + ["---:"] * (len(header) - 4)) + "|")
+        out.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|")
         for d in members:
             out.append(
                 "| " + " | ".join(_md(c) for c in _deposit_cells(report, d, show_range)) + " |"
