@@ -242,8 +242,10 @@ def release_land(area_m2: np.ndarray, draws: DrawSet) -> LandRelease:
 
     # Per method m: area cleared, and area weighted by 1 / productivity factor (effort).
     mix = draws.clearance_mix  # (K, M)
-    by_method_area = np.einsum("nk,kd,km->nmd", area, remain_ts, mix)
-    effort = np.einsum("nk,kd,km->nmd", area, remain_ts / draws.productivity_factor, mix)
+    # One (N, K) @ (K, D) product per method (BLAS) rather than a 3-operand einsum.
+    slowed = remain_ts / draws.productivity_factor
+    by_method_area = np.stack([(area * mix[:, m]) @ remain_ts for m in range(mix.shape[1])], 1)
+    effort = np.stack([(area * mix[:, m]) @ slowed for m in range(mix.shape[1])], 1)
 
     clear_days = effort / draws.clearance_m2_per_team_day[None, :, :]  # (N, M, D)
     nts_days = nts_area / draws.nts_m2_per_team_day[None, :]
@@ -253,7 +255,7 @@ def release_land(area_m2: np.ndarray, draws: DrawSet) -> LandRelease:
     direct = (
         nts_days * draws.nts_usd_per_team_day[None, :]
         + ts_days * draws.ts_usd_per_team_day[None, :]
-        + np.einsum("nmd,md->nd", clear_days, draws.clearance_usd_per_team_day)
+        + (clear_days * draws.clearance_usd_per_team_day[None, :, :]).sum(axis=1)
     )
     cost = direct * (1.0 + draws.overhead_share[None, :])
 

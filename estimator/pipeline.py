@@ -26,7 +26,7 @@ from .aggregate import (
     RegionAccumulator,
     RegionResult,
     day_quantities,
-    quantities,
+    quantities_many,
 )
 from .errors import InputDataError
 from .io import default_data, read_vector
@@ -40,7 +40,7 @@ from .overlay import (
 )
 from .params import Params, load_params
 from .schedule import PHASES, WorkingCalendar, schedule_deposits
-from .sensitivity import Swing, rank_swings, swing_draws
+from .sensitivity import Swing, rank_swings, swing_draws, top_swing
 from .uncertainty import DEFAULT_SEED, mode_draws, sample_draws
 
 logger = logging.getLogger(__name__)
@@ -596,11 +596,8 @@ def run_model(
     driver: dict[int, str] = {}
     if model_idx.size:
         swing, swing_names = swing_draws(params)
-        swing_cost = release_land(area[model_idx], swing).cost_usd
-        for j, i in enumerate(model_idx):
-            ranked = rank_swings(swing_cost[j], swing_names)
-            if ranked:
-                driver[int(i)] = ranked[0].parameter
+        for j, name in top_swing(release_land(area[model_idx], swing).cost_usd, swing_names):
+            driver[int(model_idx[j])] = name
 
     g = params.general
     survey_cal = WorkingCalendar.build(start, g.survey_month_weights)
@@ -628,31 +625,41 @@ def run_model(
             clearance_days_per_year=clear_days,
             survey_calendar=survey_cal,
             clearance_calendar=clear_cal,
-            free_day=free,
+            free=free,
         )
         group = np.array([region_index[assessment.region_of[i]] for i in chunk], dtype=int)
         acc.add(group, rel, timeline.ready_day)
-        figs = {f: quantities(getattr(rel, f)) for f in (*FIGURES, "prob_any_item")}
-        by_m = [
-            quantities(rel.clearance_area_m2_by_method[:, j])
-            for j in range(len(draws.clearance_methods))
-        ]
-        days_m = [quantities(rel.team_days_by_method[:, j]) for j in range(len(draws.method_names))]
+        n_cm, n_m = len(draws.clearance_methods), len(draws.method_names)
+        summaries = quantities_many(
+            [getattr(rel, f) for f in FIGURES]
+            + [rel.clearance_area_m2_by_method[:, j] for j in range(n_cm)]
+            + [rel.team_days_by_method[:, j] for j in range(n_m)]
+        )
+        figs = dict(zip(FIGURES, summaries[: len(FIGURES)], strict=True))
+        by_m = summaries[len(FIGURES) : len(FIGURES) + n_cm]
+        days_m = summaries[len(FIGURES) + n_cm :]
+        prob_any = rel.prob_any_item.mean(axis=1)
         ready = day_quantities(timeline.ready_day)
-        with np.errstate(invalid="ignore"):  # blocked rows: inf - inf
-            duration = day_quantities(timeline.ready_day - earliest[chunk][:, None])
-        starts = [day_quantities(timeline.start_day[:, p]) for p in range(len(PHASES))]
-        ends = [day_quantities(timeline.end_day[:, p]) for p in range(len(PHASES))]
+        # The phases shown are those of the draw whose ready day is the median: one coherent
+        # timeline (independent medians of each date need not fit together).
+        median_draw = np.argpartition(timeline.ready_day, n_draws // 2, axis=1)[:, n_draws // 2]
+        starts, ends = timeline.phase_days(median_draw)  # (n, 3) days
         for j, i in enumerate(chunk):
+            # Duration from access to ready is the ready day shifted by a per-deposit constant.
+            duration = (
+                {k: v - earliest[i] for k, v in ready[j].items()}
+                if np.isfinite(earliest[i])
+                else None
+            )
             per_deposit[int(i)] = {
                 "figures": {f: figs[f][j] for f in FIGURES},
-                "prob_any_item": figs["prob_any_item"][j]["mean"],
+                "prob_any_item": float(prob_any[j]),
                 "by_method": {m: by_m[k][j] for k, m in enumerate(draws.clearance_methods)},
                 "days_by_method": {m: days_m[k][j] for k, m in enumerate(draws.method_names)},
                 "ready": ready[j] if np.isfinite(earliest[i]) else None,
-                "duration": duration[j] if np.isfinite(earliest[i]) else None,
+                "duration": duration,
                 "phases": {
-                    ph: {"start": starts[p][j]["p50"], "end": ends[p][j]["p50"]}
+                    ph: {"start": float(starts[j, p]), "end": float(ends[j, p])}
                     for p, ph in enumerate(PHASES)
                 }
                 if np.isfinite(earliest[i])

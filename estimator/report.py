@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import math
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from .aggregate import FIGURES, DepositResult, RegionResult
 from .pipeline import Report
+from .schedule import day_to_date
 
 __all__ = [
     "caption_lines",
@@ -105,15 +105,12 @@ def _date_q(report: Report, q: dict[str, float] | None) -> dict[str, str | None]
     """Day offsets {p10, p50, p90, mean} -> ISO dates (None where never)."""
     if q is None or report.start_date is None:
         return None
-    out: dict[str, str | None] = {}
-    for k in QUANTITY_KEYS:
-        x = q[k]
-        out[k] = (
-            (report.start_date + dt.timedelta(days=int(x))).isoformat()
-            if math.isfinite(x)
-            else None
-        )
-    return out
+    return {k: _iso(report, q[k]) for k in QUANTITY_KEYS}
+
+
+def _iso(report: Report, day: float) -> str | None:
+    d = None if report.start_date is None else day_to_date(report.start_date, day)
+    return None if d is None else d.isoformat()
 
 
 def _days_q(q: dict[str, float] | None) -> dict[str, float | None] | None:
@@ -127,14 +124,7 @@ def _phases(report: Report, d: DepositResult) -> dict[str, dict[str, str | None]
         return None
     out = {}
     for phase, se in d.phase_days.items():
-        out[phase] = {
-            k: (
-                (report.start_date + dt.timedelta(days=int(v))).isoformat()
-                if math.isfinite(v)
-                else None
-            )
-            for k, v in (("start_p50", se["start"]), ("end_p50", se["end"]))
-        }
+        out[phase] = {"start_p50": _iso(report, se["start"]), "end_p50": _iso(report, se["end"])}
     return out
 
 
@@ -435,9 +425,8 @@ def _deposit_cells(report: Report, d: DepositResult, show_range: bool) -> list[s
 
 
 def _month(report: Report, day: float) -> str:
-    if not math.isfinite(day) or report.start_date is None:
-        return "never"
-    return (report.start_date + dt.timedelta(days=int(day))).strftime("%Y-%m")
+    d = None if report.start_date is None else day_to_date(report.start_date, day)
+    return "never" if d is None else d.strftime("%Y-%m")
 
 
 def _ready_cell(report: Report, q: dict[str, float] | None, show_range: bool, blocked: bool) -> str:

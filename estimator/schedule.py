@@ -24,7 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PHASES", "Timeline", "WorkingCalendar", "schedule_deposits", "to_dates"]
+__all__ = [
+    "PHASES",
+    "Timeline",
+    "WorkingCalendar",
+    "day_to_date",
+    "schedule_deposits",
+    "to_dates",
+]
 
 PHASES = ("nts", "ts", "clearance")
 HORIZON_YEARS = 300
@@ -92,9 +99,13 @@ class WorkingCalendar:
     def elapsed(self, day: np.ndarray) -> np.ndarray:
         """Working years elapsed from day 0 to ``day``."""
         day = np.asarray(day, dtype="float64")
-        cycles = np.floor(day / CYCLE_DAYS)
-        within = day - cycles * CYCLE_DAYS
-        return cycles * CYCLE_YEARS + np.interp(within, np.arange(CYCLE_DAYS + 1), self.cum)
+        finite = np.isfinite(day)
+        safe = np.where(finite, day, 0.0)
+        cycles = np.floor(safe / CYCLE_DAYS)
+        within = safe - cycles * CYCLE_DAYS
+        i = np.minimum(within.astype(np.int64), CYCLE_DAYS - 1)
+        years = cycles * CYCLE_YEARS + self.cum[i] + (within - i) * (self.cum[i + 1] - self.cum[i])
+        return np.where(finite, years, day)
 
     def advance(self, start_day: np.ndarray, work_years: np.ndarray) -> np.ndarray:
         """Return the day when ``work_years`` of working time, begun on ``start_day``, ends.
@@ -119,19 +130,31 @@ class WorkingCalendar:
         if not ok.any():
             return out
         s = start_day[ok]
-        target = self.elapsed(s) + work_years[ok]
+        end = self.day_at(self.elapsed(s) + work_years[ok])
+        end = np.maximum(end, s)
+        end[work_years[ok] <= 0] = s[work_years[ok] <= 0]
+        out[ok] = end
+        return out
+
+    def day_at(self, working_years: np.ndarray) -> np.ndarray:
+        """Return the earliest day by which ``working_years`` of working time have elapsed.
+
+        ``inf`` stays ``inf``; days beyond the horizon become ``inf``.
+        """
+        target = np.asarray(working_years, dtype="float64")
+        out = np.full(target.shape, np.inf)
+        ok = np.isfinite(target)
+        t = target[ok]
         # Cycle and remainder in (0, 4], so that work ending exactly at a cycle boundary ends
         # on the last working day rather than at the start of the next cycle.
-        cycles = np.ceil(target / CYCLE_YEARS) - 1.0
-        rem = target - cycles * CYCLE_YEARS
+        cycles = np.ceil(t / CYCLE_YEARS) - 1.0
+        rem = t - cycles * CYCLE_YEARS
         idx = np.clip(np.searchsorted(self.cum, rem, side="left"), 1, CYCLE_DAYS)
         lo, hi = self.cum[idx - 1], self.cum[idx]
         step = np.where(hi > lo, hi - lo, 1.0)
-        end = cycles * CYCLE_DAYS + (idx - 1) + np.clip((rem - lo) / step, 0.0, 1.0)
-        end = np.maximum(end, s)
-        end[work_years[ok] <= 0] = s[work_years[ok] <= 0]
-        end[end > self.horizon_days] = np.inf
-        out[ok] = end
+        day = cycles * CYCLE_DAYS + (idx - 1) + np.clip((rem - lo) / step, 0.0, 1.0)
+        day[day > self.horizon_days] = np.inf
+        out[ok] = day
         return out
 
 
@@ -143,11 +166,37 @@ def _month_lengths(years: np.ndarray, months: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class Timeline:
-    """Phase start and end days, shape (N, 3, D) in ``PHASES`` order, and the ready day (N, D)."""
+    """When each deposit's phases run, for every draw.
 
-    start_day: np.ndarray
-    end_day: np.ndarray
+    Phase times are kept in working years of the phase's calendar (survey for NTS and TS,
+    clearance for clearance), shape (N, 3, D) in ``PHASES`` order; only the ready day (N, D) is
+    converted to days for every draw. :meth:`phase_days` converts chosen entries.
+    """
+
+    start_years: np.ndarray
+    end_years: np.ndarray
     ready_day: np.ndarray
+    calendars: tuple[WorkingCalendar, WorkingCalendar, WorkingCalendar]
+
+    def phase_days(self, draw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end days of every phase of each deposit in the given draw, shape (N, 3).
+
+        A phase that waits through a stand-down starts when its calendar resumes work, and never
+        before the previous phase ends.
+        """
+        rows = np.arange(self.ready_day.shape[0])
+        starts = np.empty((rows.size, 3))
+        ends = np.empty((rows.size, 3))
+        previous_end = np.full(rows.size, -np.inf)
+        for p, cal in enumerate(self.calendars):
+            s_y = self.start_years[rows, p, draw]
+            e_y = self.end_years[rows, p, draw]
+            starts[:, p] = np.maximum(cal.day_at(s_y), previous_end)
+            ends[:, p] = np.maximum(cal.day_at(e_y), starts[:, p])
+            # A phase with no work ends when it starts.
+            ends[:, p] = np.where(e_y == s_y, starts[:, p], ends[:, p])
+            previous_end = ends[:, p]
+        return starts, ends
 
 
 def schedule_deposits(
@@ -160,7 +209,7 @@ def schedule_deposits(
     clearance_days_per_year: np.ndarray,
     survey_calendar: WorkingCalendar,
     clearance_calendar: WorkingCalendar,
-    free_day: np.ndarray | None = None,
+    free: np.ndarray | None = None,
 ) -> tuple[Timeline, np.ndarray]:
     """Schedule deposits in priority order with pooled teams per method.
 
@@ -178,15 +227,14 @@ def schedule_deposits(
         Working days per year per draw, shape (D,).
     survey_calendar, clearance_calendar : WorkingCalendar
         Working-time curves from the same start date.
-    free_day : numpy.ndarray, optional
-        Day each method's pool becomes free, shape (M+2, D): carries capacity from one chunk of
-        deposits to the next. Defaults to all zero.
+    free : numpy.ndarray, optional
+        When each method's pool is free, in working years of its calendar, shape (M+2, D):
+        carries capacity from one chunk of deposits to the next (pass back what was returned).
 
     Returns
     -------
     (Timeline, numpy.ndarray)
-        The timeline of the N deposits (unscheduled ones are ``inf``) and the updated
-        ``free_day``.
+        The timeline of the N deposits (unscheduled ones are ``inf``) and the updated ``free``.
 
     Examples
     --------
@@ -205,55 +253,95 @@ def schedule_deposits(
     work = np.asarray(team_days_by_method, dtype="float64")
     n, m2, d = work.shape
     teams = np.asarray(teams, dtype="float64")
-    free = np.zeros((m2, d)) if free_day is None else np.array(free_day, dtype="float64")
+    free = np.zeros((m2, d)) if free is None else np.array(free, dtype="float64")
+    idx = np.asarray(order, dtype=int)
+    cals = (survey_calendar, survey_calendar, clearance_calendar)
     start = np.full((n, 3, d), np.inf)
     end = np.full((n, 3, d), np.inf)
     ready = np.full((n, d), np.inf)
+    if idx.size == 0:
+        return Timeline(start, end, ready, cals), free
+    sub = work[idx]
+    earliest = np.asarray(earliest_day, dtype="float64")[idx]
+    active = np.isfinite(earliest)
     per_year = [survey_days_per_year, survey_days_per_year] + [clearance_days_per_year] * (m2 - 2)
-    cals = [survey_calendar, survey_calendar] + [clearance_calendar] * (m2 - 2)
 
-    def run(method: int, deposit: int, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        w = work[deposit, method]
-        needs = w > 0
-        begin = np.where(needs, np.maximum(after, free[method]), after)
-        if teams[method] <= 0:
-            finish = np.where(needs, np.inf, begin)
-        else:
-            finish = cals[method].advance(begin, w / teams[method] / per_year[method])
-        free[method] = np.where(needs, finish, free[method])
-        return begin, finish
+    def pool(m: int, after: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Serve the deposits in order with method m's pool, all in working years.
 
-    for i in order:
-        e = float(earliest_day[i])
-        if not np.isfinite(e):
-            continue
-        t0 = np.full(d, e)
-        s_nts, e_nts = run(0, i, t0)
-        s_ts, e_ts = run(1, i, e_nts)
-        starts, ends = [], []
-        for m in range(2, m2):
-            s, f = run(m, i, e_ts)
-            if np.any(work[i, m] > 0):
-                starts.append(np.where(work[i, m] > 0, s, np.inf))
-                ends.append(np.where(work[i, m] > 0, f, e_ts))
-        s_cl = np.minimum.reduce(starts) if starts else e_ts.copy()
-        s_cl = np.where(np.isfinite(s_cl), s_cl, e_ts)
-        e_cl = np.maximum.reduce(ends) if ends else e_ts.copy()
-        start[i] = np.stack([s_nts, s_ts, s_cl])
-        end[i] = np.stack([e_nts, e_ts, e_cl])
-        ready[i] = e_cl
-    return Timeline(start_day=start, end_day=end, ready_day=ready), free
+        E_i = max(after_i, E_{i-1}) + w_i is solved as a max-plus scan:
+        E_i = W_i + max(E_-1, max_{j<=i}(after_j - W_{j-1})), W = cumulative work.
+        Returns (start, end, needs); rows without work start and end at ``after``.
+        """
+        needs = (sub[:, m] > 0) & active[:, None] & np.isfinite(after)
+        stuck = (sub[:, m] > 0) & active[:, None] & ~np.isfinite(after)
+        if teams[m] <= 0:
+            never = needs | stuck
+            if never.any():
+                free[m] = np.where(never.any(axis=0), np.inf, free[m])
+            return np.where(never, np.inf, after), np.where(never, np.inf, after), never
+        if not needs.any():
+            return np.where(stuck, np.inf, after), np.where(stuck, np.inf, after), stuck
+        w = np.where(needs, sub[:, m] / teams[m] / per_year[m][None, :], 0.0)
+        ready_y = np.where(needs, after, -np.inf)
+        cum_w = np.cumsum(w, axis=0)
+        with np.errstate(invalid="ignore"):  # inf - inf where a pool is stuck forever
+            scan = np.maximum.accumulate(ready_y - (cum_w - w), axis=0)
+        finish = cum_w + np.maximum(free[m][None, :], scan)
+        finish = np.where(np.isnan(finish), np.inf, finish)
+        begin = np.where(needs, finish - w, after)
+        finish = np.where(needs, finish, after)
+        begin[stuck] = np.inf
+        finish[stuck] = np.inf
+        free[m] = np.where(
+            needs.any(axis=0), np.max(np.where(needs, finish, -np.inf), axis=0), free[m]
+        )
+        return begin, finish, needs | stuck
+
+    survey, clearance = survey_calendar, clearance_calendar
+    t0 = np.broadcast_to(
+        np.where(active, survey.elapsed(np.where(active, earliest, 0.0)), np.inf)[:, None],
+        (idx.size, d),
+    )
+    s_nts, e_nts, _ = pool(0, t0)
+    s_ts, e_ts, _ = pool(1, e_nts)
+    # TS ends in survey time; clearance runs on its own calendar.
+    e_ts_day = np.maximum(survey.day_at(e_ts), np.where(active, earliest, np.inf)[:, None])
+    after_cl = clearance.elapsed(e_ts_day)
+    s_cl = np.full((idx.size, d), np.inf)
+    e_cl = after_cl.copy()
+    any_cl = np.zeros((idx.size, d), dtype=bool)
+    for m in range(2, m2):
+        sm, em, needs = pool(m, after_cl)
+        s_cl = np.where(needs, np.minimum(s_cl, sm), s_cl)
+        e_cl = np.where(needs, np.maximum(e_cl, em), e_cl)
+        any_cl |= needs
+    s_cl = np.where(any_cl, s_cl, after_cl)
+    ready_day = np.where(any_cl, np.maximum(clearance.day_at(e_cl), e_ts_day), e_ts_day)
+    ready_day = np.where(active[:, None], ready_day, np.inf)
+    start[idx] = np.stack([s_nts, s_ts, s_cl], axis=1)
+    end[idx] = np.stack([e_nts, e_ts, e_cl], axis=1)
+    ready[idx] = ready_day
+    inactive = idx[~active]
+    start[inactive] = np.inf
+    end[inactive] = np.inf
+    return Timeline(start, end, ready, cals), free
+
+
+def day_to_date(start: dt.date, day: float) -> dt.date | None:
+    """Convert a day offset to a date, rounded to the nearest day (``None`` if never)."""
+    if not np.isfinite(day):
+        return None
+    return start + dt.timedelta(days=round(float(day)))
 
 
 def to_dates(start: dt.date, days: np.ndarray) -> list[str | None]:
-    """Convert day offsets to ISO dates (``None`` for ``inf`` or NaN).
+    """Convert day offsets to ISO dates, rounded to the nearest day (``None`` if never).
 
     Examples
     --------
     >>> to_dates(dt.date(2027, 1, 1), np.array([0.0, 31.4, np.inf]))
     ['2027-01-01', '2027-02-01', None]
     """
-    out: list[str | None] = []
-    for x in np.asarray(days, dtype="float64").ravel():
-        out.append(None if not np.isfinite(x) else (start + dt.timedelta(days=int(x))).isoformat())
-    return out
+    dates = (day_to_date(start, x) for x in np.asarray(days, dtype="float64").ravel())
+    return [None if d is None else d.isoformat() for d in dates]

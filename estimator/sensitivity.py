@@ -14,7 +14,7 @@ from .model import DrawSet
 from .params import Params, Range
 from .uncertainty import build_draws
 
-__all__ = ["Swing", "ranged_parameters", "rank_swings", "swing_draws"]
+__all__ = ["Swing", "rank_swings", "ranged_parameters", "swing_draws", "top_swing"]
 
 
 def ranged_parameters(params: Params) -> list[tuple[str, Range]]:
@@ -124,3 +124,34 @@ def rank_swings(values: np.ndarray, names: list[str]) -> list[Swing]:
     ]
     out = [s for s in out if np.isfinite(s.swing) and s.swing > 0]
     return sorted(out, key=lambda s: (-s.swing, s.parameter))
+
+
+def top_swing(values: np.ndarray, names: list[str]) -> list[tuple[int, str]]:
+    """For each row of swing columns, the parameter with the largest swing.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        A figure per row and column of :func:`swing_draws`, shape (N, 1 + 2P).
+    names : list of str
+        Parameter names from :func:`swing_draws`.
+
+    Returns
+    -------
+    list of (int, str)
+        Row index and parameter name, for rows where some parameter moves the figure; ties go
+        to the first name in alphabetical order, as in :func:`rank_swings`.
+
+    Examples
+    --------
+    >>> top_swing(np.array([[10.0, 9, 11, 5, 20], [1.0, 1, 1, 1, 1]]), ["a", "b"])
+    [(0, 'b')]
+    """
+    values = np.asarray(values, dtype="float64")
+    if not names:
+        return []
+    swing = np.abs(values[:, 2::2] - values[:, 1::2])  # (N, P)
+    swing = np.where(np.isfinite(swing), swing, -1.0)
+    order = np.argsort(np.array(names), kind="stable")  # alphabetical tie-break
+    best = order[np.argmax(swing[:, order], axis=1)]
+    return [(i, names[b]) for i, b in enumerate(best) if swing[i, b] > 0]
