@@ -1,0 +1,179 @@
+"""Monte Carlo, schedule and sensitivity through the library and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+from affine import Affine
+from shapely.geometry import box
+from typer.testing import CliRunner
+
+from estimator import report as rep
+from estimator.cli import app
+from estimator.params import Range
+from estimator.pipeline import Inputs, estimate, load_default_params
+
+X0, Y0 = 6_000_000.0, 2_800_000.0
+runner = CliRunner()
+
+
+@pytest.fixture
+def scene(make_raster, make_vector):
+    arr = np.ones((40, 40), dtype="uint8")
+    arr[:, 20:] = 3
+    arr[30:, :] = 2
+    raster = make_raster(arr, Affine(100, 0, X0, 0, -100, Y0))
+    deposits = make_vector(
+        [
+            box(X0 + 300, Y0 - 1500, X0 + 1500, Y0 - 300),  # low
+            box(X0 + 2500, Y0 - 1500, X0 + 3500, Y0 - 500),  # high
+            box(X0 + 500, Y0 - 3900, X0 + 1500, Y0 - 3200),  # medium, occupied
+        ],
+        crs="EPSG:3035",
+        filename="d.gpkg",
+        name=["Low", "High", "Occupied"],
+        rank=[3, 1, 2],
+    )
+    regions = make_vector(
+        [box(X0 - 1000, Y0 - 5000, X0 + 5000, Y0 + 1000)], crs="EPSG:3035", filename="r.gpkg",
+        name=["Testland"],
+    )
+    control = make_vector(
+        [box(X0, Y0 - 5000, X0 + 2000, Y0 - 3000)], crs="EPSG:3035", filename="c.gpkg",
+        date=["2026-08-22"], **{"class": ["russian_controlled"]},
+    )
+    return Inputs(
+        deposits=deposits, contamination=raster, regions=regions, control=control,
+        start_date=dt.date(2027, 1, 1), buffer_m=0,
+    )
+
+
+def quantity_objects(doc):
+    """Every {p10, p50, p90, mean} object in a JSON document."""
+    if isinstance(doc, dict):
+        if {"p10", "p50", "p90", "mean"} <= set(doc):
+            yield doc
+        else:
+            for v in doc.values():
+                yield from quantity_objects(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from quantity_objects(v)
+
+
+def test_same_seed_same_bytes_and_ordered_quantiles(scene):
+    a = rep.to_json(estimate(scene, n_draws=300, seed=11))
+    b = rep.to_json(estimate(scene, n_draws=300, seed=11))
+    c = rep.to_json(estimate(scene, n_draws=300, seed=12))
+    assert a == b and a != c
+    found = 0
+    for q in quantity_objects(json.loads(a)):
+        if all(isinstance(q[k], float | int) for k in ("p10", "p50", "p90")):
+            assert q["p10"] <= q["p50"] <= q["p90"], q
+            found += 1
+        elif q["p10"] is not None:  # ISO dates compare as strings
+            assert q["p10"] <= q["p50"] <= q["p90"], q
+    assert found > 30
+    doc = json.loads(a)
+    assert doc["demine"]["seed"] == 11 and doc["demine"]["draws"] == 300
+
+
+def test_widening_one_range_widens_the_region_interval(scene):
+    params = load_default_params()
+    manual = params.method("manual")
+    wide = dataclasses.replace(
+        manual, productivity_m2_per_team_day=Range(20.0, 150.0, 400.0)
+    )
+    wider = dataclasses.replace(
+        params, methods=tuple(wide if m.name == "manual" else m for m in params.methods)
+    )
+    base = estimate(scene, params=params, n_draws=1000, seed=5).regions[0].figures["cost_usd"]
+    more = estimate(scene, params=wider, n_draws=1000, seed=5).regions[0].figures["cost_usd"]
+    assert more["p90"] - more["p10"] > base["p90"] - base["p10"]
+
+
+def _collapse(params):
+    def fix(obj):
+        if isinstance(obj, Range):
+            return Range.fixed(obj.mode)
+        if dataclasses.is_dataclass(obj):
+            return dataclasses.replace(
+                obj, **{f.name: fix(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+            )
+        if isinstance(obj, tuple):
+            return tuple(fix(x) for x in obj)
+        return obj
+
+    return fix(params)
+
+
+def test_degenerate_ranges_reproduce_the_deterministic_run(scene):
+    params = _collapse(load_default_params())
+    mc = estimate(scene, params=params, n_draws=200, seed=3)
+    det = estimate(scene, params=params, n_draws=1)
+    for a, b in zip(mc.deposits, det.deposits, strict=True):
+        for key in ("cost_usd", "clearance_area_m2", "team_days"):
+            qa, qb = a.figures[key], b.figures[key]
+            assert qa["p10"] == qa["p90"] == pytest.approx(qb["p50"], rel=1e-12)
+        if a.ready_day:
+            assert a.ready_day["p10"] == a.ready_day["p90"] == pytest.approx(b.ready_day["p50"])
+
+
+def test_occupied_ground_is_blocked_until_access(scene):
+    blocked = estimate(scene, n_draws=1)
+    occ = next(d for d in blocked.deposits if d.name == "Occupied")
+    assert occ.status == "blocked" and occ.ready_day is None and occ.figures is not None
+    assert "occupied" in occ.reason
+    later = estimate(dataclasses.replace(scene, access_date=dt.date(2030, 1, 1)), n_draws=1)
+    occ = next(d for d in later.deposits if d.name == "Occupied")
+    assert occ.status == "assessed"
+    assert rep._iso(later, occ.ready_day["p50"]) >= "2030-01-01"
+
+
+def test_more_teams_never_later_and_priority_field_orders(scene):
+    few = estimate(dataclasses.replace(scene, teams=(("manual", 2),)), n_draws=1)
+    many = estimate(dataclasses.replace(scene, teams=(("manual", 20),)), n_draws=1)
+    for a, b in zip(few.deposits, many.deposits, strict=True):
+        if a.ready_day:
+            assert b.ready_day["p50"] <= a.ready_day["p50"] + 1e-9
+    ranked = estimate(dataclasses.replace(scene, priority="rank"), n_draws=1)
+    ranks = {d.name: d.priority_rank for d in ranked.deposits}
+    assert ranks["High"] < ranks["Low"]
+
+
+def test_sensitivity_ranks_the_drivers(scene):
+    r = estimate(scene, n_draws=1, sensitivity=True)
+    cost = r.sensitivity["Testland"]["cost_usd"]
+    swings = [s.swing for s in cost]
+    assert swings == sorted(swings, reverse=True) and len(cost) > 5
+    high = next(d for d in r.deposits if d.name == "High")
+    assert high.cost_driver is not None and high.cost_driver.startswith(("methods.", "classes.high"))
+    doc = rep.to_json_dict(r)
+    assert doc["sensitivity"]["Testland"]["cost_usd"][0]["parameter"] == cost[0].parameter
+
+
+def test_cli_schedule_compare_and_sensitivity(scene, tmp_path, write_toml):
+    args = ["--deposits", str(scene.deposits), "--contamination", str(scene.contamination),
+            "--regions", str(scene.regions), "--control", str(scene.control), "--draws", "50",
+            "--start-date", "2027-01-01"]
+    csv_path = tmp_path / "plan.csv"
+    res = runner.invoke(app, ["schedule", *args, "--csv", str(csv_path)])
+    assert res.exit_code == 0, res.stderr
+    assert "Timeline" in res.stdout and csv_path.read_text().startswith("rank,id,name")
+    png = tmp_path / "t.png"
+    res = runner.invoke(app, ["report", *args, "--sensitivity", "--sensitivity-png", str(png)])
+    assert res.exit_code == 0, res.stderr
+    assert "what moves the cost" in res.stdout and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    a = write_toml("schema_version = 1\n", "a.toml")
+    b = write_toml("[methods.manual]\nteams = 80\n", "b.toml")
+    res = runner.invoke(app, ["compare", str(a), str(b), *args])
+    assert res.exit_code == 0, res.stderr
+    assert "Testland" in res.stdout and "methods.manual.teams" in res.stdout
+    res = runner.invoke(app, ["report", *args, "--teams", "manual=lots"])
+    assert res.exit_code == 2 and "--teams" in res.stderr
+    res = runner.invoke(app, ["report", *args, "--teams", "manuall=3"])
+    assert res.exit_code == 2 and "did you mean 'manual'" in res.stderr
