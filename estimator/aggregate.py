@@ -170,11 +170,13 @@ def sum_by_group(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.nda
            [3., 4.]])
     """
     values = np.asarray(values, dtype="float64")
-    out = np.zeros((n_groups, *values.shape[1:]))
     group = np.asarray(group)
+    # A one-hot matrix product (BLAS) sums rows per group much faster than np.add.at.
+    onehot = np.zeros((n_groups, group.size))
     keep = group >= 0
-    np.add.at(out, group[keep], values[keep])
-    return out
+    onehot[group[keep], np.flatnonzero(keep)] = 1.0
+    flat = values.reshape(values.shape[0], -1)
+    return (onehot @ flat).reshape((n_groups, *values.shape[1:]))
 
 
 class RegionAccumulator:
@@ -194,17 +196,10 @@ class RegionAccumulator:
     def add(self, group: np.ndarray, release: LandRelease, ready_day: np.ndarray) -> None:
         """Add a chunk of deposits (``group`` = region index per deposit, -1 to skip)."""
         n = self.ready.shape[0]
-        # A one-hot matrix product sums rows per region much faster than np.add.at.
-        group = np.asarray(group)
-        onehot = np.zeros((n, group.size))
-        keep = group >= 0
-        onehot[group[keep], np.flatnonzero(keep)] = 1.0
         for f in FIGURES:
-            self.sums[f] += onehot @ getattr(release, f)
-        for j in range(self.by_method.shape[1]):
-            self.by_method[:, j] += onehot @ release.clearance_area_m2_by_method[:, j]
-        for j in range(self.days_by_method.shape[1]):
-            self.days_by_method[:, j] += onehot @ release.team_days_by_method[:, j]
+            self.sums[f] += sum_by_group(getattr(release, f), group, n)
+        self.by_method += sum_by_group(release.clearance_area_m2_by_method, group, n)
+        self.days_by_method += sum_by_group(release.team_days_by_method, group, n)
         for i, g in enumerate(np.asarray(group)):
             # Blocked deposits (never scheduled) are counted apart, not as "never ready".
             if g >= 0 and np.isfinite(ready_day[i]).any():
