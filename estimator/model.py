@@ -177,6 +177,15 @@ class LandRelease:
     prob_any_item: np.ndarray
 
 
+def _by_class(area: np.ndarray, per_class: np.ndarray) -> np.ndarray:
+    """Sum over classes of area (N, K) times a per-class, per-draw factor (K, D) -> (N, D).
+
+    einsum's own loop, not a BLAS product: with a handful of classes it is faster, and it does
+    not depend on BLAS threading (whose busy-waiting stalls on a shared machine).
+    """
+    return np.einsum("nk,kd->nd", area, per_class)
+
+
 def release_land(area_m2: np.ndarray, draws: DrawSet) -> LandRelease:
     """Run the land-release model on hazard areas by class.
 
@@ -237,15 +246,16 @@ def release_land(area_m2: np.ndarray, draws: DrawSet) -> LandRelease:
     remain_ts = remain_nts * (1.0 - draws.ts_reduce_share)  # (K, D)
 
     nts_area = np.repeat(area.sum(axis=1, keepdims=True), draws.n_draws, axis=1)  # (N, D)
-    ts_area = area @ remain_nts  # (N, D)
-    clear_area = area @ remain_ts  # (N, D)
+    ts_area = _by_class(area, remain_nts)  # (N, D)
+    clear_area = _by_class(area, remain_ts)  # (N, D)
 
     # Per method m: area cleared, and area weighted by 1 / productivity factor (effort).
     mix = draws.clearance_mix  # (K, M)
-    # One (N, K) @ (K, D) product per method (BLAS) rather than a 3-operand einsum.
     slowed = remain_ts / draws.productivity_factor
-    by_method_area = np.stack([(area * mix[:, m]) @ remain_ts for m in range(mix.shape[1])], 1)
-    effort = np.stack([(area * mix[:, m]) @ slowed for m in range(mix.shape[1])], 1)
+    by_method_area = np.stack(
+        [_by_class(area * mix[:, m], remain_ts) for m in range(mix.shape[1])], 1
+    )
+    effort = np.stack([_by_class(area * mix[:, m], slowed) for m in range(mix.shape[1])], 1)
 
     clear_days = effort / draws.clearance_m2_per_team_day[None, :, :]  # (N, M, D)
     nts_days = nts_area / draws.nts_m2_per_team_day[None, :]
@@ -259,10 +269,12 @@ def release_land(area_m2: np.ndarray, draws: DrawSet) -> LandRelease:
     )
     cost = direct * (1.0 + draws.overhead_share[None, :])
 
-    items = (area @ (remain_ts * draws.items_per_ha)) / M2_PER_HA
+    items = _by_class(area, remain_ts * draws.items_per_ha) / M2_PER_HA
     accidents = clear_area / 1e6 * draws.accidents_per_million_m2_cleared[None, :]
     released_by_survey = 1.0 - remain_ts  # (K, D): share released by NTS or TS
-    in_released = (area @ (released_by_survey * draws.residual_items_per_ha_released)) / M2_PER_HA
+    in_released = (
+        _by_class(area, released_by_survey * draws.residual_items_per_ha_released) / M2_PER_HA
+    )
     missed = items * draws.clearance_miss_share[None, :]
     residual = missed + in_released
     prob_any = -np.expm1(-(items + in_released))
