@@ -87,7 +87,10 @@ def quantities_many(arrays: Sequence[np.ndarray], *, threads: int = 2) -> list[l
 def day_quantities(rows: np.ndarray) -> list[dict[str, float]]:
     """P10/P50/P90 of day offsets by rank (no interpolation, so ``inf`` stays ``inf``)."""
     rows = np.asarray(rows, dtype="float64")
-    q = np.quantile(rows, [0.1, 0.5, 0.9], axis=-1, method="inverted_cdf")
+    # Nearest rank (inverted CDF) from a sorted copy: no interpolation, so inf stays inf.
+    ordered = np.sort(rows, axis=-1)
+    n = ordered.shape[-1]
+    q = [ordered[..., max(0, int(np.ceil(p * n)) - 1)] for p in (0.1, 0.5, 0.9)]
     with np.errstate(invalid="ignore"):
         mean = rows.mean(axis=-1)
     return [

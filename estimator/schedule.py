@@ -55,6 +55,11 @@ class WorkingCalendar:
     start: dt.date
     cum: np.ndarray  # shape (CYCLE_DAYS + 1,)
     horizon_days: float
+    # The curve is linear within each calendar month: segment start days, cum at those days and
+    # the working years per day inside each segment (for a fast inverse).
+    seg_day: np.ndarray
+    seg_cum: np.ndarray
+    seg_rate: np.ndarray
 
     @classmethod
     def build(
@@ -94,7 +99,18 @@ class WorkingCalendar:
         per_day = w[months] / w.sum() / _month_lengths(years, months)
         cum = np.concatenate([[0.0], np.cumsum(per_day)])
         cum *= CYCLE_YEARS / cum[-1]  # remove rounding so that the cycle closes exactly
-        return cls(start=start, cum=cum, horizon_days=365.25 * horizon_years)
+        change = np.flatnonzero(np.diff(months)) + 1
+        seg_day = np.concatenate([[0], change, [CYCLE_DAYS]])
+        seg_cum = cum[seg_day]
+        seg_rate = np.diff(seg_cum) / np.diff(seg_day)
+        return cls(
+            start=start,
+            cum=cum,
+            horizon_days=365.25 * horizon_years,
+            seg_day=seg_day.astype("float64"),
+            seg_cum=seg_cum,
+            seg_rate=seg_rate,
+        )
 
     def elapsed(self, day: np.ndarray) -> np.ndarray:
         """Working years elapsed from day 0 to ``day``."""
@@ -149,10 +165,14 @@ class WorkingCalendar:
         # on the last working day rather than at the start of the next cycle.
         cycles = np.ceil(t / CYCLE_YEARS) - 1.0
         rem = t - cycles * CYCLE_YEARS
-        idx = np.clip(np.searchsorted(self.cum, rem, side="left"), 1, CYCLE_DAYS)
-        lo, hi = self.cum[idx - 1], self.cum[idx]
-        step = np.where(hi > lo, hi - lo, 1.0)
-        day = cycles * CYCLE_DAYS + (idx - 1) + np.clip((rem - lo) / step, 0.0, 1.0)
+        # The first month boundary at or past rem closes the month that holds it (a search over
+        # ~49 boundaries, not 1,461 days); within the month the curve is linear.
+        last = self.seg_rate.size
+        j = np.clip(np.searchsorted(self.seg_cum, rem, side="left"), 1, last) - 1
+        rate = self.seg_rate[j]
+        within = np.where(rate > 0, (rem - self.seg_cum[j]) / np.where(rate > 0, rate, 1.0), 0.0)
+        span = self.seg_day[j + 1] - self.seg_day[j]
+        day = cycles * CYCLE_DAYS + self.seg_day[j] + np.clip(within, 0.0, span)
         day[day > self.horizon_days] = np.inf
         out[ok] = day
         return out

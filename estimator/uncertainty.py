@@ -120,8 +120,18 @@ def summarize(values: np.ndarray, axis: int = -1) -> dict[str, np.ndarray]:
     >>> {k: float(v[0]) for k, v in s.items()}
     {'p10': 1.4, 'p50': 3.0, 'p90': 4.6, 'mean': 3.0}
     """
-    values = np.asarray(values, dtype="float64")
-    q = np.quantile(values, list(QUANTILES.values()), axis=axis)
-    out = {name: q[i] for i, name in enumerate(QUANTILES)}
-    out["mean"] = values.mean(axis=axis)
+    values = np.moveaxis(np.asarray(values, dtype="float64"), axis, -1)
+    # A full SIMD sort beats np.quantile's partition on rows of a few thousand draws; the
+    # interpolation is numpy's default ("linear", Hyndman & Fan type 7).
+    ordered = np.sort(values, axis=-1)
+    n = ordered.shape[-1]
+    out = {}
+    for name, q in QUANTILES.items():
+        h = (n - 1) * q
+        lo = int(np.floor(h))
+        hi = min(lo + 1, n - 1)
+        frac = h - lo
+        a, b = ordered[..., lo], ordered[..., hi]
+        out[name] = a + (b - a) * frac if frac else a.copy()
+    out["mean"] = values.mean(axis=-1)
     return out
