@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES ?= ../shared/geodata-sources
 
-.PHONY: demo test lint geodata install check clean
+.PHONY: demo test lint geodata install check clean bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "demine needs Python >= 3.11 (set PYTHON=python3.X)")'
@@ -30,6 +30,12 @@ geodata: $(STAMP)
 	$(BIN)/python -m estimator.build_geodata --sources $(SOURCES) --out geodata
 
 check: lint test
+
+# Not part of `make test` or CI: generates ~2.5 GB of rasters into $${XDG_CACHE_HOME:-~/.cache}/demine-bench
+# (or $$DEMINE_BENCH_CACHE) and runs for 20-40 minutes on 2 cores.
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q --group bench
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist

@@ -23,7 +23,9 @@ def synthetic_assessment(n: int, k: int, seed: int = 1) -> Assessment:
     area = rng.gamma(0.6, 2e5, size=(n, k))  # m2 per class, a few to tens of ha
     regions = ["North", "South", "East", "West"]
     prepared = [
-        _Prepared(id=str(i), name=f"d{i}", commodity="x", geometry_quality="", footprint=None, notes=[])
+        _Prepared(
+            id=str(i), name=f"d{i}", commodity="x", geometry_quality="", footprint=None, notes=[]
+        )
         for i in range(n)
     ]
     return Assessment(

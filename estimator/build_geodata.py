@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
+import datetime as dt
 import json
 import logging
 import math
@@ -18,14 +18,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
-import rasterio
 import shapely
 from pyproj import CRS, Transformer
-from rasterio.enums import Resampling
 
 from . import hazard
 from .errors import EstimatorError, InputDataError
-from .io import atomic_path, write_text
+from .io import write_bytes, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +33,10 @@ __all__ = [
     "build_control",
     "build_deposits",
     "build_geodata",
+    "build_map",
     "build_regions",
+    "hazard_inputs",
+    "pre2022_check",
     "main",
 ]
 
@@ -50,6 +51,10 @@ SRC_OCCUPIED_2014 = "deepstate_occupied_before_2022_aoi.geojson"
 SRC_FRONT_LINES = "deepstate_frontline_lines_aoi.geojson"
 SRC_CONTACT_LINE = "contact_line_2015_2022_aoi.geojson"
 SRC_TRENCHES = "economist_zaporizhzhia_trench_lines.geojson"
+SRC_FIRMS = "firms_thermal_anomalies_aoi_2021_2023.csv"
+SRC_UCDP = "ucdp_ged_events_aoi_2014_2023.csv"
+SRC_BELLINGCAT = "bellingcat_civilian_harm_aoi_2022_2024.csv"
+SRC_UKRAINE = "ukraine_oblasts_adm1.geojson"
 
 #: DeepState archive A: the only one with all three classes (and ORDLO) per date.
 ARCHIVE_A = "DanielRose2310/deepstatemaps-history"
@@ -159,14 +164,6 @@ AZOVSKE: dict[str, Any] = {
         "(former Nikolske raion, now Mariupol raion); coordinates: Nikolske settlement location, "
         "general gazetteer knowledge, not verified"
     ),
-}
-
-CLASS_COLOURS = {
-    0: (240, 240, 240, 255),
-    1: (255, 230, 150, 255),
-    2: (245, 150, 60, 255),
-    3: (190, 20, 40, 255),
-    hazard.NODATA: (0, 0, 0, 0),
 }
 
 README_BEGIN = "<!-- BEGIN build_geodata: generated, do not edit by hand -->"
@@ -483,47 +480,113 @@ def build_control(control: gpd.GeoDataFrame) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _hazard_layers(sources: Path, control: gpd.GeoDataFrame, crs: str) -> hazard.HazardLayers:
-    aoi = _read_vector(sources, SRC_AOI).to_crs(crs)
-    fronts = _read_vector(sources, SRC_FRONT_LINES, ["date"]).to_crs(crs)
-    # One snapshot per distinct date (2025-08-03 is in both archives: one date, one snapshot).
-    snapshots = [
-        shapely.multilinestrings(shapely.get_parts(group.geometry.values))
-        for _, group in fronts.groupby("date", sort=True)
+def _events(sources: Path, crs: str) -> hazard.EventTable:
+    """FIRMS fires (2021 baseline and war period), precisely located UCDP events, Bellingcat."""
+    to = Transformer.from_crs(WGS84, crs, always_xy=True)
+    tables = []
+
+    def table(df: pd.DataFrame, types: Any, subtypes: Any, date_col: str) -> hazard.EventTable:
+        x, y = to.transform(df["longitude"].to_numpy(float), df["latitude"].to_numpy(float))
+        days = pd.to_datetime(df[date_col], format="%Y-%m-%d", errors="coerce")
+        if days.isna().any():
+            raise InputDataError(f"{date_col}: unparseable dates in an events source; re-stage it")
+        n = len(df)
+        return hazard.EventTable(
+            x=np.asarray(x, float),
+            y=np.asarray(y, float),
+            day=days.to_numpy().astype("datetime64[D]"),
+            type=np.full(n, types, dtype=object) if isinstance(types, str) else types,
+            subtype=np.full(n, subtypes, dtype=object) if isinstance(subtypes, str) else subtypes,
+        )
+
+    path = _source(sources, SRC_FIRMS)
+    firms = pd.read_csv(path, dtype={"date": str})
+    _check_columns(path, firms.columns, ["date", "latitude", "longitude"])
+    tables.append(table(firms, "fire", "", "date"))
+    path = _source(sources, SRC_UCDP)
+    ucdp = pd.read_csv(path, dtype={"date_start": str}, low_memory=False)
+    _check_columns(path, ucdp.columns, ["date_start", "latitude", "longitude", "where_prec"])
+    # where_prec 1: the exact place is known. Coarser precisions place an event only within
+    # ~25 km or at an administrative centroid: too vague for a kernel of a few km.
+    ucdp = ucdp[ucdp["where_prec"] == 1]
+    subtype = ucdp["type_of_violence"].map({1: "state_based", 2: "non_state", 3: "one_sided"})
+    tables.append(table(ucdp, "armed_violence", subtype.fillna("").to_numpy(object), "date_start"))
+    path = _source(sources, SRC_BELLINGCAT)
+    bc = pd.read_csv(path, dtype={"date": str})
+    _check_columns(path, bc.columns, ["date", "latitude", "longitude", "weapon_system"])
+    weapon = bc["weapon_system"].fillna("").astype(str).to_numpy(object)
+    tables.append(table(bc, "civilian_harm", weapon, "date"))
+    return hazard.EventTable.concat(tables)
+
+
+#: Box (lon/lat) of the Molochnyi estuary, where the staged front lines follow the lagoon shore
+#: (the lagoon's water counts as land outside Russian control in the oblast polygons): not a
+#: front. Checked by hand on every snapshot.
+MOLOCHNYI_LAGOON_BOX = (35.0, 46.25, 35.45, 46.5)
+#: A stretch of a front line more than this far from ground outside Russian control (eroded by
+#: 1 km to ignore slivers between differently simplified coasts) is a coast or spit edge.
+FRONT_MAX_GAP_M = 5_000.0
+
+
+def _front_lines(
+    sources: Path, control: gpd.GeoDataFrame, crs: str
+) -> tuple[list[tuple[dt.date, shapely.Geometry]], dict[str, list[shapely.Geometry]]]:
+    """Front lines per date in ``crs``, cleaned of coast and lagoon edges; and lon/lat copies.
+
+    One archive per date (archive A where both have the date, as for the control zones).
+    """
+    fronts = _read_vector(sources, SRC_FRONT_LINES, ["date", "source"])
+    fronts = fronts.assign(_a=(fronts["source"] != ARCHIVE_A).astype(int))
+    first = fronts.sort_values(["date", "_a"]).groupby("date")["source"].transform("first")
+    fronts = fronts[fronts["source"] == first]
+    ukraine = _read_vector(sources, SRC_UKRAINE).to_crs(crs)
+    land = shapely.union_all(ukraine.geometry.values)
+    lagoon = shapely.box(*MOLOCHNYI_LAGOON_BOX)
+    occupied = control[control["class"] == "russian_controlled"].to_crs(crs)
+    to_wgs = Transformer.from_crs(crs, WGS84, always_xy=True)
+    out, lonlat = [], {}
+    for date, group in fronts.groupby("date", sort=True):
+        lines = [g for g in group.geometry if not shapely.within(g, lagoon)]
+        lines = shapely.difference(shapely.union_all(lines), lagoon)
+        line = _project(lines, crs)
+        held = occupied.geometry[occupied["date"] == date]
+        if len(held):
+            free = shapely.difference(land, shapely.union_all(held.values))
+            free = shapely.buffer(shapely.buffer(free, -1000.0, quad_segs=4), 1000.0, quad_segs=4)
+            near = shapely.buffer(shapely.simplify(free, 200.0), FRONT_MAX_GAP_M, quad_segs=4)
+            kept = shapely.intersection(line, near)
+            logger.info(
+                "front %s: %.0f of %.0f km kept (coast and lagoon edges dropped)",
+                date, kept.length / 1000, line.length / 1000,
+            )  # fmt: skip
+            line = kept
+        out.append((dt.date.fromisoformat(date), line))
+        lonlat[date] = [
+            shapely.transform(
+                line, lambda xy: np.column_stack(to_wgs.transform(xy[:, 0], xy[:, 1]))
+            )
+        ]
+    return out, lonlat
+
+
+def _project(geoms: Any, crs: str) -> Any:
+    """Reproject lon/lat geometries to ``crs`` (edges densified at 0.05°, so they stay straight)."""
+    to = Transformer.from_crs(WGS84, crs, always_xy=True)
+    single = isinstance(geoms, shapely.Geometry)
+    arr = np.asarray([geoms] if single else list(geoms), dtype=object)
+    # Straight edges stay within ~1 m of straight after projection at this spacing.
+    dense = shapely.segmentize(arr, 0.05)
+    out = [
+        shapely.transform(g, lambda xy: np.column_stack(to.transform(xy[:, 0], xy[:, 1])))
+        for g in dense
     ]
-    contact = _read_vector(sources, SRC_CONTACT_LINE).to_crs(crs)
-    trenches = _read_vector(sources, SRC_TRENCHES).to_crs(crs)
-    zones = control.to_crs(crs)
-    ever = {
-        "ever_russian_controlled": ("russian_controlled", OCCUPIED_BEFORE_2022),
-        "ever_contested_or_unknown": ("contested_or_unknown",),
-        "ever_liberated": ("liberated",),
-    }
-    return hazard.HazardLayers(
-        aoi=shapely.union_all(aoi.geometry.values),
-        lines={
-            "front_lines": snapshots,
-            "contact_line_2015_2022": list(contact.geometry.values),
-            "trench_lines": [shapely.multilinestrings(shapely.get_parts(trenches.geometry.values))],
-        },
-        zones={
-            name: list(zones.geometry[zones["class"].isin(classes)].values)
-            for name, classes in ever.items()
-        },
-    )
+    return out[0] if single else out
 
 
-def build_contamination(
-    sources: Path,
-    control: gpd.GeoDataFrame,
-    regions: gpd.GeoDataFrame,
-    model: hazard.HazardModel,
-    target: Path,
-    *,
-    block_size: int = 512,
-    model_sha256: str = "",
-) -> dict[str, dict[str, float]]:
-    """Write the contamination proxy GeoTIFF block by block and return class areas.
+def hazard_inputs(
+    sources: Path, control: gpd.GeoDataFrame, crs: str
+) -> tuple[hazard.HazardInputs, dict[str, Any]]:
+    """Assemble the proxy's inputs from the staged sources, in ``crs``.
 
     Parameters
     ----------
@@ -531,116 +594,287 @@ def build_contamination(
         Folder of raw sources.
     control : GeoDataFrame
         Control polygons (EPSG:4326), see ``_read_control``.
+    crs : str
+        Grid CRS.
+
+    Returns
+    -------
+    (HazardInputs, dict)
+        The inputs, and lon/lat layers for the map (``fronts`` by date, ``contact``).
+    """
+    aoi = _read_vector(sources, SRC_AOI)
+    contact = _read_vector(sources, SRC_CONTACT_LINE)
+    trenches = _read_vector(sources, SRC_TRENCHES)
+    fronts, fronts_lonlat = _front_lines(sources, control, crs)
+
+    def project(geoms: Any) -> list[shapely.Geometry]:
+        return _project(geoms, crs)
+
+    category = {
+        "russian_controlled": "occupied",
+        OCCUPIED_BEFORE_2022: "occupied_since_2014",
+        "contested_or_unknown": "contested",
+        "liberated": "liberated",
+    }
+    zones = [
+        (category[c], dt.date.fromisoformat(d), g)
+        for c, d, g in zip(
+            control["class"], control["date"], project(control.geometry), strict=True
+        )
+    ]
+    inputs = hazard.HazardInputs(
+        aoi=shapely.union_all(project(aoi.geometry)),
+        front_lines=fronts,
+        contact_lines=project(contact.geometry),
+        trench_lines=project(trenches.geometry),
+        zones=zones,
+        events=_events(sources, crs),
+    )
+    return inputs, {"fronts": fronts_lonlat, "contact": list(contact.geometry)}
+
+
+def _params_values(params_path: Path) -> dict[str, int]:
+    from .params import load_params
+
+    params = load_params(None, defaults=params_path)
+    return {c.name: c.raster_value for c in params.classes}
+
+
+def _params_clear_shares(params_path: Path) -> dict[str, float]:
+    """Share of each class's area cleared at the modes: (1 - NTS cancel) x (1 - TS reduce)."""
+    from .params import load_params
+
+    params = load_params(None, defaults=params_path)
+    return {
+        c.name: (1 - c.nts_cancel_share.mode) * (1 - c.ts_reduce_share.mode) for c in params.classes
+    }
+
+
+def build_contamination(
+    inputs: hazard.HazardInputs,
+    regions: gpd.GeoDataFrame,
+    model: hazard.HazardModel,
+    target: Path,
+    *,
+    params_path: Path,
+    block_size: int = 512,
+) -> hazard.HazardSummary:
+    """Write the contamination proxy (classes and probability) block by block.
+
+    Parameters
+    ----------
+    inputs : HazardInputs
+        Proxy inputs in the model's grid CRS (see :func:`hazard_inputs`).
     regions : GeoDataFrame
         Region polygons (EPSG:4326) with a ``name`` column, for the area table.
     model : HazardModel
         Validated hazard model.
     target : Path
-        Output GeoTIFF path (written atomically).
+        Class GeoTIFF path; the probability raster is written beside it as
+        ``<stem>_probability.tif`` (both atomically).
+    params_path : Path
+        Parameter file giving each class's raster value.
     block_size : int, optional
         Processing block edge in cells, a multiple of 256 (default 512).
-    model_sha256 : str, optional
-        Hash of the hazard model file, recorded in the GeoTIFF tags.
 
     Returns
     -------
-    dict
-        km² of each class (``none``, ``low``, ``medium``, ``high``) per region name and
-        ``"Total"`` (sum over regions), counting cells by their centre.
+    HazardSummary
+        Class areas (km²) and expected contaminated area per oblast and in total.
     """
-    t0 = time.perf_counter()
-    layers = _hazard_layers(sources, control, model.crs)
-    prepared = hazard.prepare_hazard(model, layers)
+    values = model.class_raster_values(_params_values(params_path), str(params_path))
     grid = hazard.grid_for_bounds(
-        shapely.bounds(layers.aoi).tolist(), cell_size_m=model.cell_size_m, crs=model.crs
+        shapely.bounds(inputs.aoi).tolist(), cell_size_m=model.cell_size_m, crs=model.crs
     )
+    prepared = hazard.prepare_hazard(model, inputs, grid, class_values=values)
     logger.info(
-        "contamination: grid %d x %d cells of %g m, layers prepared in %.1f s",
-        grid.width, grid.height, grid.cell_size_m, time.perf_counter() - t0,
-    )  # fmt: skip
-    region_geoms = list(regions.to_crs(model.crs).geometry.values)
-    counts = np.zeros((len(region_geoms) + 1, 5), dtype=np.int64)
-    profile = {
-        "driver": "GTiff",
-        "dtype": "uint8",
-        "count": 1,
-        "width": grid.width,
-        "height": grid.height,
-        "crs": CRS.from_user_input(model.crs).to_wkt(),
-        "transform": grid.transform,
-        "nodata": hazard.NODATA,
-        "tiled": True,
-        "blockxsize": TILE_SIZE,
-        "blockysize": TILE_SIZE,
-        "compress": "deflate",
-        "zlevel": 9,
-        "interleave": "band",
-    }
-    with atomic_path(target) as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            # The colour table must be set before any pixel is written (TIFF photometric tag).
-            dst.write_colormap(1, CLASS_COLOURS)
-            for window, block in hazard.iter_hazard_blocks(prepared, grid, block_size=block_size):
-                dst.write(block, 1, window=window)
-                labels = hazard.label_block(region_geoms, grid, window)
-                counts += hazard.count_classes(block, labels, len(region_geoms))
-            dst.set_band_description(1, "hazard class proxy (0 none, 1 low, 2 medium, 3 high)")
-            dst.update_tags(
-                DESCRIPTION=(
-                    "Contamination PROXY built from conflict geography by demine's make geodata; "
-                    "NOT an official hazard map (no open SHA/CHA data exists for Ukraine)"
-                ),
-                CLASSES="0=none 1=low 2=medium 3=high 255=nodata (outside the area of interest)",
-                HAZARD_MODEL="geodata/hazard_model.toml",
-                HAZARD_MODEL_SHA256=model_sha256,
-                SOURCES=(
-                    "DeepStateMap.Live (front lines, control); The Economist (trench lines, CC BY "
-                    "4.0); Minregion (AOI, CC BY-SA); see geodata/README.md"
-                ),
-            )
-            dst.build_overviews([2, 4, 8, 16], Resampling.nearest)
-            dst.update_tags(ns="rio_overview", resampling="nearest")
-    cell_km2 = grid.cell_size_m**2 / 1e6
-    areas: dict[str, dict[str, float]] = {}
-    names = [str(n) for n in regions["name"]]
-    for i, name in enumerate(names, start=1):
-        areas[name] = {
-            hazard.CLASS_NAMES[k]: round(float(counts[i, k] * cell_km2), 2) for k in range(4)
-        }
-        if counts[i, 4]:
-            logger.warning("contamination: %d nodata cells inside %s", counts[i, 4], name)
-    areas["Total"] = {k: round(sum(areas[n][k] for n in names), 2) for k in hazard.CLASS_VALUES}
-    logger.info("contamination: written in %.1f s", time.perf_counter() - t0)
-    return areas
+        "contamination: grid %d x %d cells of %g m", grid.width, grid.height, grid.cell_size_m
+    )
+    for front in prepared.info.get("front_lines", []):
+        logger.info(
+            "front %s: %.0f km, stretches held %.0f days (median) to %.0f days",
+            front["date"], front["length_km"], front["hold_days_median"], front["hold_days_max"],
+        )  # fmt: skip
+    region_list = list(zip(regions["name"], regions.to_crs(model.crs).geometry, strict=True))
+    return hazard.write_hazard_rasters(
+        prepared,
+        target,
+        target.with_name(f"{target.stem}_probability.tif"),
+        regions=region_list,
+        block_size=block_size,
+        zlevel=9,
+        tags={
+            "SOURCES": (
+                "DeepStateMap.Live (front lines, control); The Economist (trench lines, CC BY "
+                "4.0); NASA FIRMS; UCDP GED (CC BY 4.0); Bellingcat; Minregion (AOI, CC BY-SA); "
+                "see geodata/README.md"
+            ),
+        },
+    )
+
+
+def pre2022_check(
+    inputs: hazard.HazardInputs,
+    regions: gpd.GeoDataFrame,
+    model: hazard.HazardModel,
+    occupied_2014: shapely.Geometry,
+    *,
+    params_path: Path,
+    block_size: int = 512,
+) -> hazard.HazardSummary:
+    """Summarise the proxy as of 2022-02-23 over government-held Donetsk (oblast minus ORDLO).
+
+    Compares with the ~7,000 km² reported contaminated in government-held Donetsk and Luhansk
+    before 2022 (DOMAIN a.2): only the contact line, the 2014 occupation and events up to that
+    day are then in play.
+    """
+    values = model.class_raster_values(_params_values(params_path), str(params_path))
+    grid = hazard.grid_for_bounds(
+        shapely.bounds(inputs.aoi).tolist(), cell_size_m=model.cell_size_m, crs=model.crs
+    )
+    day = hazard.FULL_SCALE_INVASION - dt.timedelta(days=1)
+    prepared = hazard.prepare_hazard(model, inputs, grid, class_values=values, as_of=day)
+    donetsk = regions.loc[regions["name"] == "Donetsk"].to_crs(model.crs).geometry.iloc[0]
+    ordlo = gpd.GeoSeries([occupied_2014], crs=WGS84).to_crs(model.crs).iloc[0]
+    check = [
+        ("government-held Donetsk", shapely.difference(donetsk, ordlo)),
+        ("ORDLO (occupied 2014-2022)", shapely.intersection(donetsk, ordlo)),
+    ]
+    return hazard.summarize_hazard(prepared, check, block_size=block_size)
+
+
+def build_map(
+    target: Path,
+    class_path: Path,
+    regions: gpd.GeoDataFrame,
+    layers: Mapping[str, Any],
+    deposits_path: Path,
+    class_names: Mapping[int, str],
+) -> Path:
+    """Draw ``contamination.png``: the proxy, oblasts, front lines and deposits."""
+    deposits = gpd.read_file(deposits_path)
+    fronts = layers["fronts"]
+    dates = sorted(fronts)
+    lines = [
+        ("contact line 2015-2022", layers["contact"], {"color": "#6a2c91", "linewidth": 1.3}),
+        (
+            f"front line {dates[0]}",
+            fronts[dates[0]],
+            {"color": "#2b7bba", "linewidth": 0.9, "linestyle": "--"},
+        ),
+        (f"front line {dates[-1]}", fronts[dates[-1]], {"color": "#0b1f5c", "linewidth": 1.4}),
+    ]
+    png = hazard.hazard_map_png(
+        class_path,
+        class_names=class_names,
+        regions=list(zip(regions["name"], regions.geometry, strict=True)),
+        lines=lines,
+        points=list(zip(deposits["name"], deposits.geometry, strict=True)),
+        title=(
+            "demine contamination PROXY (not a hazard map): hazard class, 100 m cells.\n"
+            "Sources: DeepStateMap.Live, The Economist, NASA FIRMS, UCDP, Bellingcat, Minregion."
+        ),
+    )
+    write_bytes(png, target)
+    return target
 
 
 # --------------------------------------------------------------------------------------------
 # README generated section
 # --------------------------------------------------------------------------------------------
 
+#: Official figures the proxy is compared with (DESIGN §2, DOMAIN §a).
+UKRAINE_POTENTIALLY_CONTAMINATED_KM2 = 139_000.0  # MoD, Jan 2025; incl. 14,000 km2 of water
+UKRAINE_WATER_KM2 = 14_000.0
+PRE2022_GOV_DONETSK_LUHANSK_KM2 = 7_000.0  # 2019, government-held Donetsk + Luhansk
+#: Share of the 2015-2022 contact line in Donetsk oblast (276.5 km of ~420 km; the rest was in
+#: Luhansk oblast), used to scale the Donetsk + Luhansk figure (derived).
+CONTACT_LINE_DONETSK_SHARE = 276.5 / 420.0
+PRE2022_GOV_DONETSK_SES_KM2 = 2_380.0  # SES: 238,000 ha, liberated (government-held) Donetsk
 
-def _area_table(areas: Mapping[str, Mapping[str, float]]) -> list[str]:
-    names = list(areas)
+
+def _area_table(summary: hazard.HazardSummary) -> list[str]:
+    regions = list(summary.class_area_km2)
     rows = [
-        "| class | " + " | ".join(f"{n} km²" for n in names) + " | share of total |",
-        "|---|" + "---:|" * (len(names) + 1),
+        "| class (p from) | " + " | ".join(f"{n} km²" for n in regions) + " | share of total |",
+        "|---|" + "---:|" * (len(regions) + 1),
     ]
-    total = sum(areas["Total"].values())
-    for k in hazard.CLASS_VALUES:
-        cells = " | ".join(f"{areas[n][k]:,.0f}" for n in names)
-        rows.append(f"| {hazard.CLASS_VALUES[k]} {k} | {cells} | {areas['Total'][k] / total:.1%} |")
-    sums = " | ".join(f"{sum(areas[n].values()):,.0f}" for n in names)
+    total = sum(summary.class_area_km2["Total"].values())
+    for k in summary.class_names:
+        cells = " | ".join(f"{summary.class_area_km2[n][k]:,.0f}" for n in regions)
+        value = summary.class_values[k]
+        share = summary.class_area_km2["Total"][k] / total
+        rows.append(f"| {value} {k} (≥ {summary.class_lower[k]:g}) | {cells} | {share:.1%} |")
+    sums = " | ".join(f"{sum(summary.class_area_km2[n].values()):,.0f}" for n in regions)
     rows.append(f"| all | {sums} | 100% |")
+    exp = " | ".join(f"{summary.expected_area_km2[n]:,.0f}" for n in regions)
+    share = summary.expected_area_km2["Total"] / total
+    rows.append(f"| expected contaminated, Σ p × area | {exp} | {share:.1%} |")
     return rows
 
 
-def _generated_section(summary: BuildSummary) -> str:
+def _validity_table(
+    summary: hazard.HazardSummary, pre: hazard.HazardSummary, shares: Mapping[str, float]
+) -> list[str]:
+    t = summary.class_area_km2["Total"]
+    names = summary.class_names
+    suspect = sum(t[k] for k in names[1:])
+    land = UKRAINE_POTENTIALLY_CONTAMINATED_KM2 - UKRAINE_WATER_KM2
+    exp_by = summary.expected_by_class_km2["Total"]
+    high = names[-1]
+    mean_p = {k: (exp_by[k] / t[k] if t[k] else 0.0) for k in names}
+    gov = pre.class_area_km2["government-held Donetsk"]
+    gov_suspect = sum(gov[k] for k in names[1:])
+    gov_upper = [k for k in names if k not in (names[0], names[1])]
+    gov_mh = sum(gov[k] for k in gov_upper)
+    scaled = PRE2022_GOV_DONETSK_LUHANSK_KM2 * CONTACT_LINE_DONETSK_SHARE
+    implied = sum(t[k] * shares.get(k, 0.0) for k in names)
+    return [
+        "| check | proxy | official or published figure |",
+        "|---|---:|---|",
+        f"| suspected ground (class ≥ {names[1]}), both oblasts | {suspect:,.0f} km² "
+        f"({suspect / sum(t.values()):.0%} of their land) | Ukraine: 139,000 km² potentially "
+        f"contaminated (2025), of which ~{land:,.0f} km² land: the two oblasts would be "
+        f"{suspect / land:.0%} of it |",
+        f"| expected contaminated area (Σ p × area) | {summary.expected_area_km2['Total']:,.0f}"
+        f" km² ({summary.expected_area_km2['Total'] / suspect:.1%} of the suspected ground) | "
+        "15-20 % of potentially dangerous area needs clearance (HDC, MinEcon) |",
+        f"| clearance implied by the classes and `parameters.toml` at its modes | "
+        f"{implied:,.0f} km² ({implied / suspect:.1%}) | same; the probability raster above is "
+        "the proxy's own estimate |",
+        f"| mean p of '{names[1]}' ground | {mean_p[names[1]]:.2%} | 2023 NTS confirmed ~0.5 % "
+        "of 50,000 km² surveyed (239 km²) |",
+        f"| mean p of '{high}' ground | {mean_p[high]:.0%} | mined areas worldwide 2022: 44 % "
+        "of land released was cleared (Landmine Monitor) |",
+        f"| pre-2022 proxy (as of 2022-02-23), government-held Donetsk, class ≥ {names[1]} | "
+        f"{gov_suspect:,.0f} km² | ~7,000 km² in government-held Donetsk + Luhansk (2019); "
+        f"scaled by Donetsk's share of the contact line ({CONTACT_LINE_DONETSK_SHARE:.0%}): "
+        f"~{scaled:,.0f} km² |",
+        f"| same, class ≥ {gov_upper[0] if gov_upper else names[-1]} | {gov_mh:,.0f} km² | "
+        f"SES: {PRE2022_GOV_DONETSK_SES_KM2:,.0f} km² contaminated in government-held Donetsk |",
+        f"| same, expected contaminated (Σ p × area) | "
+        f"{pre.expected_area_km2['government-held Donetsk']:,.0f} km² | 414.56 km² cleared in "
+        "Donetsk + Luhansk 2015-2021 (GLOBSEC) |",
+    ]
+
+
+def _generated_section(
+    summary: BuildSummary,
+    hz: hazard.HazardSummary,
+    pre: hazard.HazardSummary,
+    shares: Mapping[str, float],
+) -> str:
     lines = [
         README_BEGIN,
         "",
-        "Class areas of `contamination.tif` in each oblast (cells counted by centre, 1 ha each):",
+        "Class areas of `contamination.tif` per oblast (cells counted by centre, 1 ha each), and "
+        "the area expected to prove contaminated (sum of the probability raster x cell area):",
         "",
-        *_area_table(summary.class_areas_km2),
+        *_area_table(hz),
+        "",
+        "Face validity against published figures (`../shared/DOMAIN.md` §a, `DESIGN.md` §2):",
+        "",
+        *_validity_table(hz, pre, shares),
         "",
         "| file | size |",
         "|---|---:|",
@@ -651,7 +885,12 @@ def _generated_section(summary: BuildSummary) -> str:
     return "\n".join(lines)
 
 
-def _update_readme(summary: BuildSummary) -> Path | None:
+def _update_readme(
+    summary: BuildSummary,
+    hz: hazard.HazardSummary,
+    pre: hazard.HazardSummary,
+    shares: Mapping[str, float],
+) -> Path | None:
     readme = summary.out / "README.md"
     if not readme.is_file():
         logger.info("%s: not found; class-area table only logged", readme)
@@ -661,7 +900,8 @@ def _update_readme(summary: BuildSummary) -> Path | None:
     if start < 0 or end < start:
         logger.warning("%s: no build_geodata markers; class-area table not written", readme)
         return None
-    new = text[:start] + _generated_section(summary) + text[end + len(README_END) :]
+    section = _generated_section(summary, hz, pre, shares)
+    new = text[:start] + section + text[end + len(README_END) :]
     if new != text:
         write_text(new, readme)
     return readme
@@ -677,12 +917,13 @@ def build_geodata(
     out: str | Path,
     *,
     hazard_model: str | Path | None = None,
+    params: str | Path | None = None,
     block_size: int = 512,
 ) -> BuildSummary:
     """Build regions, deposits, control zones and the contamination proxy into ``out``.
 
     ``out/parameters.toml`` and ``out/hazard_model.toml`` are read or left alone, never written.
-    GeoJSON outputs are byte-identical for identical inputs.
+    Outputs are identical for identical inputs (GeoJSON byte for byte, rasters pixel for pixel).
 
     Parameters
     ----------
@@ -692,6 +933,9 @@ def build_geodata(
         Output folder (``geodata``); created if missing.
     hazard_model : str or Path, optional
         Hazard model TOML; default ``out/hazard_model.toml``.
+    params : str or Path, optional
+        Parameter file giving the class raster values; default ``out/parameters.toml``, else the
+        embedded one.
     block_size : int, optional
         Raster processing block edge in cells (multiple of 256; default 512).
 
@@ -705,8 +949,10 @@ def build_geodata(
     InputDataError
         If a source is missing or malformed.
     ParameterError
-        If the hazard model is missing or invalid.
+        If the hazard model or parameter file is missing or invalid.
     """
+    from .io import default_data
+
     t0 = time.perf_counter()
     sources, out = Path(sources), Path(out)
     if not sources.is_dir():
@@ -715,6 +961,12 @@ def build_geodata(
         raise ValueError(f"block_size = {block_size!r}: must be a multiple of {TILE_SIZE}")
     model_path = Path(hazard_model) if hazard_model is not None else out / "hazard_model.toml"
     model = hazard.load_hazard_model(model_path)
+    if params is not None:
+        params_path = Path(params)
+    elif (out / "parameters.toml").is_file():
+        params_path = out / "parameters.toml"
+    else:
+        params_path = default_data().parameters
     out.mkdir(parents=True, exist_ok=True)
     summary = BuildSummary(out=out)
 
@@ -725,20 +977,24 @@ def build_geodata(
     summary.files.append(write_text(build_control(control), out / "control.geojson"))
     logger.info("vector files written in %.1f s", time.perf_counter() - t0)
 
+    inputs, layers = hazard_inputs(sources, control, model.crs)
     tif = out / "contamination.tif"
-    summary.class_areas_km2 = build_contamination(
-        sources,
-        control,
-        regions,
-        model,
-        tif,
-        block_size=block_size,
-        model_sha256=hashlib.sha256(model_path.read_bytes()).hexdigest(),
+    hz = build_contamination(
+        inputs, regions, model, tif, params_path=params_path, block_size=block_size
     )
-    summary.files.append(tif)
-    for line in _area_table(summary.class_areas_km2):
+    summary.class_areas_km2 = hz.class_area_km2
+    summary.files += [tif, tif.with_name(f"{tif.stem}_probability.tif")]
+    occupied_2014 = control.geometry[control["class"] == OCCUPIED_BEFORE_2022].iloc[0]
+    pre = pre2022_check(inputs, regions, model, occupied_2014, params_path=params_path,
+                        block_size=block_size)  # fmt: skip
+    names = {v: k for k, v in hz.class_values.items()}
+    summary.files.append(
+        build_map(out / "contamination.png", tif, regions, layers, out / "deposits.geojson", names)
+    )
+    shares = _params_clear_shares(params_path)
+    for line in _area_table(hz) + _validity_table(hz, pre, shares):
         logger.info("%s", line)
-    _update_readme(summary)
+    _update_readme(summary, hz, pre, shares)
     summary.seconds = time.perf_counter() - t0
     logger.info("geodata built in %.1f s into %s", summary.seconds, out)
     return summary
@@ -768,6 +1024,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="hazard model TOML (default OUT/hazard_model.toml)",
     )
+    parser.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        help="parameter file giving class raster values (default OUT/parameters.toml)",
+    )
     parser.add_argument("--block-size", type=int, default=512, help="raster block edge (cells)")
     parser.add_argument("-v", "--verbose", action="count", default=0)
     parser.add_argument("-q", "--quiet", action="count", default=0)
@@ -783,7 +1045,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s %(message)s")
     try:
         build_geodata(
-            args.sources, args.out, hazard_model=args.hazard_model, block_size=args.block_size
+            args.sources,
+            args.out,
+            hazard_model=args.hazard_model,
+            params=args.params,
+            block_size=args.block_size,
         )
     except (EstimatorError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +19,14 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DefaultData",
     "atomic_path",
+    "check_output_path",
     "copy_file",
     "open_raster",
     "read_vector",
     "default_data",
+    "read_text",
     "write_bytes",
+    "write_gpkg",
     "write_json",
     "write_text",
 ]
@@ -79,12 +82,81 @@ def default_data() -> DefaultData:
     )
 
 
+def _output_parent(target: Path) -> Path:
+    """Return the directory of an output, after checking the target can be a file there."""
+    if target.is_dir():
+        raise InputDataError(f"{target}: is a directory; give a file path for the output")
+    parent = target.parent if str(target.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise InputDataError(f"{target}: {parent} is a file, not a directory; choose another path")
+    if not parent.is_dir():
+        raise InputDataError(f"{target}: directory {parent} does not exist; create it first")
+    return parent
+
+
+def _temp_name(target: Path) -> Path:
+    """Return an unused temporary path beside ``target`` (nothing is created)."""
+    parent = _output_parent(target)
+    while True:
+        tmp = parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+        if not tmp.exists():
+            return tmp
+
+
+def _probe(target: Path, tmp: Path) -> None:
+    """Create and remove ``tmp``: proof that the directory takes new files, even for root."""
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except PermissionError:
+        raise InputDataError(
+            f"{target}: permission denied in {tmp.parent}; choose another directory"
+        ) from None
+    except OSError as exc:
+        raise InputDataError(
+            f"{target}: cannot write in {tmp.parent} ({exc.strerror}); choose another directory"
+        ) from None
+    # Drivers such as GDAL's refuse to write over an existing (empty) file.
+    tmp.unlink()
+
+
+def check_output_path(target: str | os.PathLike[str]) -> Path:
+    """Check, before a long run, that ``target`` can be written atomically.
+
+    Creates and removes a temporary file beside ``target``, so a read-only directory or file
+    system is found even when running as root.
+
+    Parameters
+    ----------
+    target : path-like
+        Final path of an output file.
+
+    Returns
+    -------
+    Path
+        ``target`` as a path.
+
+    Raises
+    ------
+    InputDataError
+        If ``target`` is a directory, its directory is missing or is not writable.
+    """
+    target = Path(target)
+    tmp = _temp_name(target)
+    try:
+        _probe(target, tmp)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return target
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
 
     Readers see either the old file or the complete new one, never a partial file. On any
-    exception (including ``KeyboardInterrupt``) the temporary file is removed.
+    exception (including ``KeyboardInterrupt``, which the CLI also raises on SIGTERM), at any
+    moment from the creation of the temporary file on, the temporary file is removed.
 
     Parameters
     ----------
@@ -94,27 +166,27 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     Yields
     ------
     Path
-        A path in the same directory (same file system) to write to.
+        A path in the same directory (same file system) to write to; it does not exist yet.
 
     Raises
     ------
     InputDataError
-        If ``target`` is an existing directory or its directory does not exist.
+        If ``target`` is an existing directory, its directory does not exist or cannot be
+        written, or the finished file cannot be renamed onto ``target``.
     """
     target = Path(target)
-    if target.is_dir():
-        raise InputDataError(f"{target}: is a directory; give a file path for the output")
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputDataError(f"{target}: directory {parent} does not exist; create it first")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    # Drivers such as GDAL's refuse to write over an existing (empty) file.
-    tmp.unlink()
+    tmp = _temp_name(target)
+    # Everything from the first byte on disk is inside try: an interruption anywhere leaves
+    # no temporary file (only a second signal during the cleanup itself could).
     try:
+        _probe(target, tmp)
         yield tmp
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise InputDataError(
+                f"{target}: cannot replace it ({exc.strerror}); choose another path"
+            ) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -152,6 +224,109 @@ def _require_file(path: Path, what: str, option: str) -> Path:
     return path
 
 
+#: QGIS's way to name one layer of a multi-layer file: ``world.gpkg|layername=countries``.
+_LAYER_SEP = "|layername="
+#: Legacy code page tried when a shapefile declares no encoding and its text is not UTF-8:
+#: Windows Cyrillic, the usual one in Ukrainian mine-action and cadastre data.
+_LEGACY_ENCODING = "cp1251"
+
+
+def _split_layer(path: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    text = os.fspath(path)
+    if _LAYER_SEP in text:
+        base, _, name = text.partition(_LAYER_SEP)
+        return Path(base), name
+    return Path(text), None
+
+
+def _source(p: Path):
+    # pyogrio reads "a!b" as member b of archive a; a file object avoids that reading.
+    return open(p, "rb") if "!" in p.name else p  # the caller closes it
+
+
+def _pick_layer(p: Path, what: str, option: str, layer: str | int | None) -> str | int | None:
+    """Choose the layer to read: the one named, else the only one that holds geometries."""
+    import warnings
+
+    import pyogrio
+
+    with warnings.catch_warnings():
+        # e.g. "Measured (M) geometry types are not supported": harmless for listing layers.
+        warnings.simplefilter("ignore")
+        src = _source(p)
+        try:
+            layers = pyogrio.list_layers(src)
+        finally:
+            if src is not p:
+                src.close()
+    names = [str(name) for name, _ in layers]
+    if layer is not None:
+        if isinstance(layer, str) and layer not in names:
+            raise InputDataError(
+                f"{p}: no layer {layer!r} in the {what} file; its layers: {', '.join(names)}"
+            )
+        return layer
+    spatial = [str(name) for name, geometry_type in layers if geometry_type is not None]
+    if len(layers) <= 1 or not spatial:
+        return None
+    if len(spatial) == 1:
+        return spatial[0]
+    shown = ", ".join(spatial[:8]) + (", ..." if len(spatial) > 8 else "")
+    raise InputDataError(
+        f"{p}: {len(spatial)} layers hold geometries ({shown}); demine reads one {what} layer: "
+        f"name it as {option} '{p}{_LAYER_SEP}{spatial[0]}'"
+    )
+
+
+def _guess_shapefile_encoding(p: Path, layer: str | int | None) -> tuple[str | None, str | None]:
+    """Guess the encoding of a shapefile's text when the file does not declare it.
+
+    GDAL reads a .dbf without a .cpg file (and without a code page mark) as ISO-8859-1, which
+    turns UTF-8 or Windows Cyrillic names into mojibake without a word. The raw bytes of the
+    text fields decide instead: valid UTF-8 is UTF-8; text whose letters are mostly not ASCII
+    (no Latin-script language writes like that) is read as CP1251.
+
+    Returns
+    -------
+    (encoding, note)
+        The encoding to read with and a note for the report, or ``(None, None)`` to let GDAL
+        decide.
+    """
+    import pyogrio
+
+    if p.suffix.lower() not in (".shp", ".dbf"):
+        return None, None
+    if any(p.with_suffix(ext).exists() for ext in (".cpg", ".CPG")):
+        return None, None
+    if str(pyogrio.read_info(p, layer=layer).get("encoding") or "").upper() != "ISO-8859-1":
+        return None, None  # the .dbf names its code page
+    # GDAL knows "ISO-8859-1" (not "latin-1"): every byte maps to one character and back.
+    table = pyogrio.read_dataframe(p, layer=layer, read_geometry=False, encoding="ISO-8859-1")
+    raw = [
+        value.encode("latin-1")
+        for column in table.columns
+        for value in table[column]
+        if isinstance(value, str) and not value.isascii()
+    ]
+    if not raw:
+        return None, None
+    cpg = p.with_suffix(".cpg").name
+    try:
+        for value in raw:
+            value.decode("utf-8")
+        encoding = "UTF-8"
+    except UnicodeDecodeError:
+        letters = [c for c in b"".join(raw).decode("latin-1") if c.isalpha()]
+        if not letters or sum(not c.isascii() for c in letters) / len(letters) <= 0.5:
+            return None, None
+        encoding = _LEGACY_ENCODING.upper()
+    note = (
+        f"text read as {encoding}, guessed because {p.name} has no {cpg}; if names look "
+        f"wrong, write the right code page (e.g. CP1251, UTF-8) in {cpg}"
+    )
+    return encoding, note
+
+
 def read_vector(
     path: str | os.PathLike[str],
     *,
@@ -165,7 +340,7 @@ def read_vector(
     Parameters
     ----------
     path : path-like
-        The file to read.
+        The file to read; ``FILE|layername=NAME`` (QGIS's syntax) picks one layer.
     what : str
         What the layer is ("deposits", "regions", ...), for messages.
     option : str
@@ -173,34 +348,71 @@ def read_vector(
     assume_crs : str, optional
         CRS to use when the file declares none (e.g. "EPSG:4326").
     layer : str or int, optional
-        Layer of a multi-layer source.
+        Layer of a multi-layer source. By default the only layer that holds geometries.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        The features, with a CRS.
+        The features, with a CRS. ``attrs["demine_notes"]`` lists what was guessed (such as
+        the text encoding of a shapefile without a .cpg file).
 
     Raises
     ------
     InputDataError
-        If the file is missing or unreadable, or has no CRS and ``assume_crs`` is not given.
+        If the file is missing, empty or unreadable, holds several layers with geometries and
+        none is named, or has no CRS and ``assume_crs`` is not given (``CRSMismatchError``);
+        also if ``assume_crs`` is not a CRS.
     """
+    import warnings
+
     import geopandas as gpd
     import pyogrio
+    import pyproj
 
-    from .errors import CRSMismatchError
+    from .errors import CRSMismatchError, EstimatorError
 
-    p = _require_file(Path(path), what, option)
+    if assume_crs is not None:
+        try:
+            pyproj.CRS.from_user_input(assume_crs)
+        except pyproj.exceptions.CRSError:
+            raise InputDataError(
+                f"--assume-crs {assume_crs!r}: not a CRS PROJ knows; give one such as "
+                "EPSG:4326 (longitude/latitude) or EPSG:32637 (UTM 37N)"
+            ) from None
+    p, named = _split_layer(path)
+    p = _require_file(p, what, option)
+    if p.is_file() and p.stat().st_size == 0:
+        raise InputDataError(f"{p}: the {what} file is empty (0 bytes); give the real file")
+    notes: list[str] = []
     try:
-        gdf = gpd.read_file(p, layer=layer, engine="pyogrio", on_invalid="ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            layer = _pick_layer(p, what, option, layer if layer is not None else named)
+            encoding, note = _guess_shapefile_encoding(p, layer)
+            if note:
+                notes.append(note)
+                logger.warning("%s: %s", p, note)
+            src = _source(p)
+            try:
+                gdf = gpd.read_file(
+                    src, layer=layer, engine="pyogrio", on_invalid="ignore", encoding=encoding
+                )
+            finally:
+                if src is not p:
+                    src.close()
+        for w in caught:
+            logger.info("%s: %s", p, w.message)
+    except EstimatorError:
+        raise
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputDataError(
             f"{p}: cannot read the {what} layer ({first}); give a vector file GDAL can open "
             "(GeoPackage, GeoJSON, Shapefile, ...)"
         ) from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InputDataError(f"{p}: cannot read the {what} layer ({exc})") from None
+    except (UnicodeDecodeError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputDataError(f"{p}: cannot read the {what} layer ({first})") from None
     if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame):
         raise InputDataError(f"{p}: the {what} layer has no geometry column")
     if gdf.crs is None:
@@ -210,6 +422,7 @@ def read_vector(
                 "--assume-crs EPSG:XXXX"
             )
         gdf = gdf.set_crs(assume_crs)
+    gdf.attrs["demine_notes"] = notes
     return gdf
 
 
@@ -248,32 +461,60 @@ def open_raster(path: str | os.PathLike[str], *, band: int = 1, option: str = "-
     Raises
     ------
     InputDataError
-        If the file is missing or unreadable, has no CRS, has a rotated or skewed grid, or has no
-        such band.
+        If the file is missing, empty or unreadable, holds no band or not this band, has no
+        CRS or georeferencing, or has a rotated, skewed or not north-up grid.
     """
+    import warnings
+
     import rasterio
     from rasterio.errors import RasterioIOError
 
     from .errors import CRSMismatchError
 
     p = _require_file(Path(path), "contamination raster", option)
+    if p.is_file() and p.stat().st_size == 0:
+        raise InputDataError(f"{p}: the raster file is empty (0 bytes); give the real file")
     try:
-        ds = rasterio.open(p)
+        with warnings.catch_warnings():
+            # NotGeoreferencedWarning: reported below as an error that says what to do.
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            ds = rasterio.open(p)
     except RasterioIOError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputDataError(
-            f"{p}: cannot read the raster ({str(exc).splitlines()[0]}); give a GeoTIFF or another "
-            "GDAL raster"
+            f"{p}: cannot read the raster ({first}); give a GeoTIFF or another GDAL raster"
         ) from None
     with ds:
-        if ds.crs is None:
-            raise CRSMismatchError(
-                f"{p}: the raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:XXXX)"
+        if ds.count == 0:
+            raise InputDataError(
+                f"{p}: the file holds no raster band (a netCDF/HDF container?); export the "
+                "class band to a GeoTIFF first (gdal_translate)"
             )
         t = ds.transform
+        if ds.crs is None:
+            if t.is_identity and not ds.gcps[0]:
+                raise CRSMismatchError(
+                    f"{p}: the raster has no georeferencing (no CRS, no geotransform): it is "
+                    "an image, not a map; georeference it and save it as a GeoTIFF"
+                )
+            raise CRSMismatchError(
+                f"{p}: the raster has no CRS; assign one with `rio edit-info --crs EPSG:XXXX "
+                f"{p}` (installed with demine) or gdal_edit.py -a_srs EPSG:XXXX"
+            )
+        if ds.gcps[0] and t.is_identity:
+            raise InputDataError(
+                f"{p}: the raster is placed by ground control points only; warp it to a grid "
+                "first (gdalwarp -t_srs EPSG:XXXX in.tif out.tif)"
+            )
         if t.b != 0 or t.d != 0:
             raise InputDataError(
                 f"{p}: the raster grid is rotated or skewed; warp it north-up first "
                 "(gdalwarp -of GTiff in.tif out.tif)"
+            )
+        if not (t.a > 0 and t.e < 0):
+            raise InputDataError(
+                f"{p}: the raster is not north-up (pixel size {t.a:g} x {t.e:g}); warp it "
+                "north-up first (gdalwarp -of GTiff in.tif out.tif)"
             )
         if not 1 <= band <= ds.count:
             raise InputDataError(f"{p}: --band {band}: the raster has {ds.count} band(s)")
@@ -288,3 +529,79 @@ def write_bytes(data: bytes, target: str | os.PathLike[str]) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
     return Path(target)
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """Read a UTF-8 text file (a parameter file, for its comments) and return its text.
+
+    Raises
+    ------
+    InputDataError
+        If the file is missing or is not UTF-8 text.
+    """
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputDataError(f"{p}: file not found") from None
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise InputDataError(f"{p}: cannot read it as UTF-8 text ({exc})") from None
+
+
+def write_gpkg(
+    layers: dict[str, Any],
+    target: str | os.PathLike[str],
+    *,
+    metadata: dict[str, str] | None = None,
+    layer_options: dict[str, dict[str, str]] | None = None,
+    dataset_options: dict[str, str] | None = None,
+) -> Path:
+    """Write layers to a GeoPackage atomically and return the path.
+
+    The file is built beside ``target`` under a temporary ``.gpkg`` name (GDAL checks the
+    extension) and renamed into place, so a reader sees the old file or the complete new one.
+
+    Parameters
+    ----------
+    layers : dict of str to (Geo)DataFrame
+        Layer name -> features, in writing order. A plain ``DataFrame`` becomes an attribute
+        table (no geometry), such as QGIS's ``layer_styles``.
+    target : path-like
+        The GeoPackage to write; its name must end in ``.gpkg``.
+    metadata : dict of str to str, optional
+        Dataset metadata (GDAL stores it in ``gpkg_metadata``).
+    layer_options : dict of str to dict, optional
+        GDAL layer creation options per layer name, e.g. ``{"layer_styles": {"FID": "id"}}``.
+    dataset_options : dict of str to str, optional
+        GDAL dataset creation options, e.g. ``{"VERSION": "1.2"}`` for older readers.
+
+    Raises
+    ------
+    InputDataError
+        If ``target`` does not end in ``.gpkg``, is a directory or sits in a missing directory.
+    """
+    import pyogrio
+
+    target = Path(target)
+    if target.suffix.lower() != ".gpkg":
+        raise InputDataError(f"{target}: a GeoPackage file name must end in .gpkg")
+    with atomic_path(target) as tmp:
+        gpkg = tmp.with_name(tmp.name + ".gpkg")
+        try:
+            for i, (name, df) in enumerate(layers.items()):
+                spatial = hasattr(df, "geometry") and getattr(df, "crs", None) is not None
+                pyogrio.write_dataframe(
+                    df,
+                    gpkg,
+                    layer=name,
+                    driver="GPKG",
+                    promote_to_multi=spatial,
+                    dataset_metadata=metadata if i == 0 else None,
+                    layer_options=(layer_options or {}).get(name),
+                    dataset_options=dataset_options if i == 0 else None,
+                )
+            os.replace(gpkg, tmp)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                gpkg.unlink()
+    return target

@@ -79,6 +79,8 @@ class Inputs:
     access_date: dt.date | None = None
     priority: str | None = None
     teams: tuple[tuple[str, int], ...] = ()
+    hazard_areas: Path | None = None
+    hazard_class_field: str = "class"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +131,143 @@ def _densify(geom: shapely.Geometry, geographic: bool) -> shapely.Geometry:
     return shapely.segmentize(geom, _DENSIFY_DEG if geographic else _DENSIFY_M)
 
 
+#: Largest footprint accepted for one deposit, in km². Larger polygons are whole regions or,
+#: far more often, a wrong CRS (metres declared as degrees); overlaying them would take hours.
+MAX_DEPOSIT_AREA_KM2 = 10_000.0
+_GEOD = pyproj.Geod(ellps="WGS84")
+
+
+def _id_text(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value))  # integer ids read as floats because of a null elsewhere
+    return _text(value).strip()
+
+
+def _unique_ids(
+    values: list[Any] | None, n: int, field_name: str
+) -> tuple[list[str], dict[int, str]]:
+    """Return one unique id per row, and a note for every row whose id was made up or changed.
+
+    Without an id field, rows are numbered from 1. With one, a missing id becomes ``#ROW`` and
+    the second and later uses of an id become ``ID#2``, ``ID#3``, ...: every row is kept.
+    """
+    if values is None:
+        return [str(i + 1) for i in range(n)], {}
+    notes: dict[int, str] = {}
+    base: list[str] = []
+    for i, value in enumerate(values):
+        text = _id_text(value)
+        if not text:
+            text = f"#{i + 1}"
+            notes[i] = f"no {field_name!r} value: id set to the row number {text}"
+        base.append(text)
+    counts: dict[str, int] = {}
+    for text in base:
+        counts[text] = counts.get(text, 0) + 1
+    taken = set(base)
+    seen: dict[str, int] = {}
+    ids: list[str] = []
+    for i, text in enumerate(base):
+        seen[text] = seen.get(text, 0) + 1
+        if counts[text] == 1:
+            ids.append(text)
+            continue
+        if seen[text] == 1:
+            ids.append(text)
+            notes[i] = f"id {text!r} is used by {counts[text]} features; this one keeps it"
+            continue
+        k = seen[text]
+        new = f"{text}#{k}"
+        while new in taken:
+            k += 1
+            new = f"{text}#{k}"
+        taken.add(new)
+        ids.append(new)
+        notes[i] = f"duplicate id {text!r} ({counts[text]} features use it): reported as {new!r}"
+    return ids, notes
+
+
+def _footprint(
+    geom: shapely.Geometry,
+    *,
+    extra_m: float,
+    buffer_m: float,
+    geographic: bool,
+    to_lonlat: pyproj.Transformer,
+    notes: list[str],
+) -> tuple[shapely.Geometry | None, str | None]:
+    """Footprint of one deposit in lon/lat, or ``None`` and the reason it cannot be made."""
+    if geom.geom_type in ("LineString", "MultiLineString", "LinearRing"):
+        return None, "a line is not a deposit outline; give polygons (or points)"
+    if geom.geom_type == "GeometryCollection":
+        geom = polygonal_parts(geom)
+        if geom.is_empty:
+            return None, "geometry collection without polygons"
+    if not np.all(np.isfinite(shapely.get_coordinates(geom))):
+        return None, "coordinates are not finite numbers (inf or NaN); check the file"
+    if not geom.is_valid and geom.geom_type in ("Polygon", "MultiPolygon"):
+        why = shapely.is_valid_reason(geom)
+        geom = polygonal_parts(shapely.make_valid(geom))
+        if geom.is_empty:
+            return None, f"invalid polygon that cannot be repaired ({why})"
+        notes.append(f"invalid polygon repaired ({why})")
+    # Ring orientation is free in most formats, but geodesic areas (and RFC 7946) need holes
+    # wound against their shell: a hole wound like its shell would be added, not subtracted.
+    geom = shapely.orient_polygons(geom)
+    # Check where the vertices land before densifying: a wrong CRS can put them off the Earth.
+    xy = shapely.get_coordinates(geom)
+    lon, lat = to_lonlat.transform(xy[:, 0], xy[:, 1])
+    lon, lat = np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
+    if xy.size == 0 or not (np.all(np.isfinite(lon)) and np.all(np.isfinite(lat))):
+        return None, (
+            "coordinates cannot be transformed to longitude/latitude "
+            f"(x {xy[:, 0].min():.6g}..{xy[:, 0].max():.6g}); check the layer's CRS"
+            if xy.size
+            else "coordinates cannot be transformed to longitude/latitude"
+        )
+    if np.abs(lat).max() > 90 + 1e-9 or np.abs(lon).max() > 180 + 1e-9:
+        return None, (
+            f"coordinates off the Earth (longitude {lon.min():.6g}..{lon.max():.6g}, latitude "
+            f"{lat.min():.6g}..{lat.max():.6g}); check the CRS (metres declared as degrees?)"
+        )
+    if lon.max() - lon.min() > 180:
+        return None, (
+            f"spans {lon.max() - lon.min():.0f} degrees of longitude (crosses the antimeridian "
+            "or is not one deposit); split it or check the CRS"
+        )
+    # A degree square holds at most 12,400 km2: only a large bounding box needs the true area.
+    km2 = 0.0
+    if np.ptp(lon) * np.ptp(lat) * 12_400 > MAX_DEPOSIT_AREA_KM2:
+        raw_lonlat = shapely.transform(geom, lambda _: np.column_stack([lon, lat]))
+        km2 = abs(_GEOD.geometry_area_perimeter(raw_lonlat)[0]) / 1e6
+    if km2 > MAX_DEPOSIT_AREA_KM2:
+        return None, (
+            f"covers {km2:,.0f} km2, more than the {MAX_DEPOSIT_AREA_KM2:,.0f} km2 one deposit "
+            "can; check the CRS or units, or split it"
+        )
+    dense = _densify(geom, geographic)
+    lonlat = shapely.transform(
+        dense, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
+    )
+    if not np.all(np.isfinite(shapely.get_coordinates(lonlat))):
+        return None, "coordinates cannot be transformed to longitude/latitude"
+    footprint = geodesic_buffer(lonlat, buffer_m + extra_m)
+    if not footprint.is_valid:
+        footprint = polygonal_parts(shapely.make_valid(footprint))
+    footprint = shapely.orient_polygons(footprint)
+    if footprint.is_empty or geodesic_area_m2(footprint) <= 0:
+        return None, "footprint has no area (zero-area polygon and no buffer)"
+    return footprint, None
+
+
 def _prepare_deposits(
     gdf, *, buffer_m: float, point_radius_m: float | None, priority: str | None, path: Path
 ) -> list[_Prepared]:
+    """One prepared deposit per input feature, in input order: none is ever dropped.
+
+    A feature that cannot be assessed keeps its row with ``invalid_reason`` set; whatever was
+    repaired, guessed or renamed is listed in ``notes``.
+    """
     columns = {c.lower(): c for c in gdf.columns}
     priority_col = None
     if priority is not None:
@@ -142,11 +278,9 @@ def _prepare_deposits(
                 f"{path}: --priority {priority!r}: no such field; fields: {fields}"
             )
     id_col = columns.get("id")
-    ids: list[str]
-    if id_col is not None and gdf[id_col].notna().all() and gdf[id_col].astype(str).is_unique:
-        ids = [str(v) for v in gdf[id_col]]
-    else:
-        ids = [str(i + 1) for i in range(len(gdf))]
+    ids, id_notes = _unique_ids(
+        list(gdf[id_col]) if id_col is not None else None, len(gdf), id_col or "id"
+    )
     name_col = columns.get("name")
     commodity_col = columns.get("commodity")
     quality_col = columns.get("geometry_quality")
@@ -154,6 +288,7 @@ def _prepare_deposits(
     uncertainty_col = columns.get("coord_uncertainty_km")
     geographic = bool(gdf.crs.is_geographic)
     to_lonlat = pyproj.Transformer.from_crs(gdf.crs, _LONLAT, always_xy=True)
+    read_notes = list(gdf.attrs.get("demine_notes", ()))
 
     out: list[_Prepared] = []
     for i, (row_id, geom) in enumerate(zip(ids, gdf.geometry, strict=True)):
@@ -165,9 +300,11 @@ def _prepare_deposits(
             commodity=_text(row[commodity_col]) if commodity_col else "",
             geometry_quality=_text(row[quality_col]) if quality_col else "",
             footprint=None,
-            notes=[],
+            notes=[id_notes[i]] if i in id_notes else [],
         )
         out.append(prep)
+        if read_notes and not (prep.name + prep.commodity).isascii():
+            prep.notes.extend(read_notes)
         if uncertainty_col is not None and prep.geometry_quality != "published_area_disc":
             try:
                 km = float(row[uncertainty_col])
@@ -189,7 +326,9 @@ def _prepare_deposits(
                         "a number (lower numbers are served first)"
                     ) from None
         if geom is None or geom.is_empty:
-            prep.invalid_reason = "no geometry (null or empty); draw the deposit outline"
+            prep.invalid_reason = (
+                "no geometry (null, empty or unreadable); draw the deposit outline"
+            )
             continue
         extra = 0.0
         if geom.geom_type in ("Point", "MultiPoint"):
@@ -210,40 +349,68 @@ def _prepare_deposits(
             prep.notes.append(f"point given: footprint approximated by a {radius:g} m disc")
             if not prep.geometry_quality:
                 prep.geometry_quality = "point_radius"
-        elif geom.geom_type in ("LineString", "MultiLineString", "LinearRing"):
-            prep.invalid_reason = "a line is not a deposit outline; give polygons (or points)"
-            continue
-        elif geom.geom_type == "GeometryCollection":
-            geom = polygonal_parts(geom)
-            if geom.is_empty:
-                prep.invalid_reason = "geometry collection without polygons"
-                continue
-        if not geom.is_valid and geom.geom_type in ("Polygon", "MultiPolygon"):
-            why = shapely.is_valid_reason(geom)
-            geom = polygonal_parts(shapely.make_valid(geom))
-            if geom.is_empty:
-                prep.invalid_reason = f"invalid polygon that cannot be repaired ({why})"
-                continue
-            prep.notes.append(f"invalid polygon repaired ({why})")
-        dense = _densify(geom, geographic)
-        lonlat = shapely.transform(
-            dense, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
+        try:
+            prep.footprint, prep.invalid_reason = _footprint(
+                geom,
+                extra_m=extra,
+                buffer_m=buffer_m,
+                geographic=geographic,
+                to_lonlat=to_lonlat,
+                notes=prep.notes,
+            )
+        except (shapely.errors.GEOSException, pyproj.exceptions.ProjError, ValueError) as exc:
+            # One odd geometry must not stop the run, nor vanish: its row says what happened.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            prep.footprint = None
+            prep.invalid_reason = (
+                f"geometry cannot be processed ({type(exc).__name__}: {first}); check it in a GIS"
+            )
+    if len(out) != len(gdf):
+        from .errors import AccountingError
+
+        raise AccountingError(
+            f"internal error: {len(out)} deposits prepared from {len(gdf)} features; please report"
         )
-        if not np.all(np.isfinite(shapely.get_coordinates(lonlat))):
-            prep.invalid_reason = "coordinates cannot be transformed to longitude/latitude"
-            continue
-        footprint = geodesic_buffer(lonlat, buffer_m + extra)
-        if not footprint.is_valid:
-            footprint = polygonal_parts(shapely.make_valid(footprint))
-        if footprint.is_empty or geodesic_area_m2(footprint) <= 0:
-            prep.invalid_reason = "footprint has no area (zero-area polygon and no buffer)"
-            continue
-        prep.footprint = footprint
     return out
 
 
 # --------------------------------------------------------------------------------------------
 # Regions and control
+
+
+def _lonlat_polygons(gdf, path: Path, what: str, label_of) -> list[shapely.Geometry]:
+    """Polygons of a layer in lon/lat, repaired; an error names a feature that cannot be used.
+
+    ``label_of(i)`` names feature ``i`` in messages. Features without a polygon give an empty
+    polygon (they cover nothing).
+    """
+    try:
+        geoms = list(gdf.to_crs(_LONLAT).geometry)
+    except (pyproj.exceptions.ProjError, ValueError) as exc:
+        raise InputDataError(
+            f"{path}: the {what} layer cannot be transformed to longitude/latitude ({exc}); "
+            "check its CRS"
+        ) from None
+    out: list[shapely.Geometry] = []
+    for i, geom in enumerate(geoms):
+        xy = shapely.get_coordinates(geom)
+        if not np.all(np.isfinite(xy)) or (
+            xy.size and (np.abs(xy[:, 1]).max() > 90 + 1e-9 or np.abs(xy[:, 0]).max() > 180 + 1e-9)
+        ):
+            raise InputDataError(
+                f"{path}: {what} feature {label_of(i)}: coordinates off the Earth after "
+                "transforming to longitude/latitude; check the layer's CRS"
+            )
+        try:
+            if not geom.is_valid:
+                geom = shapely.make_valid(geom)
+            out.append(shapely.orient_polygons(polygonal_parts(geom)))
+        except shapely.errors.GEOSException as exc:
+            raise InputDataError(
+                f"{path}: {what} feature {label_of(i)}: geometry cannot be repaired ({exc}); "
+                "fix it in a GIS"
+            ) from None
+    return out
 
 
 def _read_regions(path: Path, assume_crs: str | None) -> tuple[list[str], list[shapely.Geometry]]:
@@ -254,17 +421,28 @@ def _read_regions(path: Path, assume_crs: str | None) -> tuple[list[str], list[s
         raise InputDataError(
             f"{path}: the regions layer has no 'name' field; add one holding each region's name"
         )
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty].to_crs(_LONLAT)
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    labels = [_text(v) or "(unnamed region)" for v in gdf[name_col]]
+    polygons = _lonlat_polygons(gdf, path, "regions", lambda i: repr(labels[i]))
+    by_name: dict[str, list[shapely.Geometry]] = {}
+    for name, geom in zip(labels, polygons, strict=True):
+        by_name.setdefault(name, []).append(geom)
     names: list[str] = []
     geoms: list[shapely.Geometry] = []
-    by_name: dict[str, list[shapely.Geometry]] = {}
-    for name, geom in zip(gdf[name_col].map(_text), gdf.geometry, strict=True):
-        if not geom.is_valid:
-            geom = polygonal_parts(shapely.make_valid(geom))
-        by_name.setdefault(name or "(unnamed region)", []).append(geom)
     for name, parts in by_name.items():
+        try:
+            union = shapely.union_all(parts)
+        except shapely.errors.GEOSException as exc:
+            raise InputDataError(
+                f"{path}: region {name!r}: its polygons cannot be merged ({exc}); fix them in a GIS"
+            ) from None
+        if union.is_empty:
+            raise InputDataError(
+                f"{path}: region {name!r} has no polygon (points or lines only); regions must be "
+                "areas"
+            )
         names.append(name)
-        geoms.append(shapely.union_all(parts))
+        geoms.append(union)
     return names, geoms
 
 
@@ -279,13 +457,16 @@ def _read_control(
         gdf = gdf[gdf[class_col].astype(str).str.lower().isin(OCCUPIED_CLASSES)]
     snapshot: str | None = None
     if date_col is not None and len(gdf):
-        dates = gdf[date_col].map(_text).str.slice(0, 10)
-        try:
-            parsed = dates.map(dt.date.fromisoformat)
-        except ValueError:
-            raise InputDataError(
-                f"{path}: field {date_col!r} must hold dates as YYYY-MM-DD"
-            ) from None
+        parsed: list[dt.date] = []
+        for row, value in zip(gdf.index, gdf[date_col], strict=True):
+            text = _text(value)[:10]
+            try:
+                parsed.append(dt.date.fromisoformat(text))
+            except ValueError:
+                raise InputDataError(
+                    f"{path}: field {date_col!r} of feature {row + 1} is {text!r}, not a date; "
+                    "every occupied zone needs a date as YYYY-MM-DD"
+                ) from None
         limit = as_of or max(parsed)
         eligible = sorted({d for d in parsed if d <= limit})
         if not eligible:
@@ -295,12 +476,18 @@ def _read_control(
             )
         chosen = eligible[-1]
         snapshot = chosen.isoformat()
-        gdf = gdf[(parsed == chosen).to_numpy()]
+        gdf = gdf[np.array([d == chosen for d in parsed], dtype=bool)]
     elif as_of is not None:
         raise InputDataError(f"{path}: --as-of needs a 'date' field in the control layer")
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty].to_crs(_LONLAT)
-    geoms = [g if g.is_valid else polygonal_parts(shapely.make_valid(g)) for g in gdf.geometry]
-    return (shapely.union_all(geoms) if geoms else shapely.Polygon()), snapshot
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    rows = list(gdf.index)
+    geoms = _lonlat_polygons(gdf, path, "control zones", lambda i: str(rows[i] + 1))
+    try:
+        return (shapely.union_all(geoms) if geoms else shapely.Polygon()), snapshot
+    except shapely.errors.GEOSException as exc:
+        raise InputDataError(
+            f"{path}: the occupied zones cannot be merged ({exc}); fix them in a GIS"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,7 +566,12 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
         If an input cannot be read or used.
     """
     deposits_path = _default(inputs.deposits, "deposits")
-    raster_path = _default(inputs.contamination, "contamination")
+    # SHA/CHA polygons without a raster: ground outside them is unknown (a hazard database
+    # records hazards, not clean ground), not filled from the embedded proxy. Pass
+    # --contamination to fill it from a raster.
+    raster_path: Path | None = None
+    if inputs.contamination is not None or inputs.hazard_areas is None:
+        raster_path = _default(inputs.contamination, "contamination")
     regions_path = _default(inputs.regions, "regions")
     control_path = None if inputs.no_control else _default(inputs.control, "control")
 
@@ -423,13 +615,40 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
     hazard = np.zeros((n, len(params.classes)))
     unknown_area = np.zeros(n)
     outside_area = np.zeros(n)
-    overlays = overlay_footprints(
-        raster_path,
-        footprints,
-        band=inputs.band,
-        workers=inputs.workers,
-        scheduler=inputs.scheduler,
-        progress=progress,
+    # Hazardous-area polygons take precedence: their area goes to their classes, exactly, and
+    # the raster is overlaid on the rest of each footprint only (footprint minus polygons), so
+    # sum(classes) + unknown == footprint area and nothing is counted twice.
+    raster_footprints = footprints
+    if inputs.hazard_areas is not None:
+        from .hazard_areas import overlay_hazard_areas
+
+        polygons = overlay_hazard_areas(
+            footprints,
+            inputs.hazard_areas,
+            class_field=inputs.hazard_class_field,
+            classes=params.classes,
+            assume_crs=inputs.assume_crs,
+        )
+        hazard += polygons.area_m2
+        raster_footprints = polygons.remainder
+        for i in valid_idx:
+            share = polygons.covered_m2[i] / fp_area[i] if fp_area[i] else 0.0
+            if share > 0:
+                prepared[i].notes.append(f"hazardous-area polygons cover {share:.1%}")
+            if raster_path is None:
+                rest = max(0.0, fp_area[i] - polygons.covered_m2[i])
+                unknown_area[i] = outside_area[i] = rest
+    overlays = (
+        overlay_footprints(
+            raster_path,
+            raster_footprints,
+            band=inputs.band,
+            workers=inputs.workers,
+            scheduler=inputs.scheduler,
+            progress=progress,
+        )
+        if raster_path is not None
+        else [None] * n
     )
     unmapped: dict[float, list[str]] = {}
     for i, va in enumerate(overlays):
@@ -467,7 +686,9 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
         control_date=control_date,
         paths={
             "deposits": str(deposits_path),
-            "contamination": str(raster_path),
+            "contamination": str(raster_path) if raster_path is not None else None,
+            "hazard_areas": str(inputs.hazard_areas) if inputs.hazard_areas else None,
+            "hazard_class_field": inputs.hazard_class_field if inputs.hazard_areas else None,
             "band": inputs.band,
             "regions": str(regions_path),
             "control": str(control_path) if control_path else None,
@@ -522,6 +743,69 @@ def _order(
     else:
         keys = cost_per_ha
     return idx[np.lexsort((idx, keys))]
+
+
+#: Largest relative gap between a footprint's area and the areas found in it (every class plus
+#: unknown) that needs no comment: exact coverage and ellipsoidal cell areas agree far closer.
+ACCOUNTING_TOLERANCE = 1e-3
+#: A gap this large in a footprint wholly inside the raster can only be a bug (coverage measured
+#: in a grid of 1-degree cells is off by up to a few per cent near the poles, never this much).
+_ACCOUNTING_BUG = 0.1
+
+
+def check_accounting(assessment: Assessment) -> dict[int, str]:
+    """Check that every footprint's area is accounted for: classes + unknown = footprint.
+
+    Parameters
+    ----------
+    assessment : Assessment
+        The geospatial stage.
+
+    Returns
+    -------
+    dict of int to str
+        A note for each deposit (by input index) whose areas differ from its footprint by more
+        than ``ACCOUNTING_TOLERANCE``; this happens only for footprints that reach beyond the
+        raster (whose outside part is measured in the raster's CRS) or lie in very coarse
+        geographic cells (whose coverage is measured in degrees).
+
+    Raises
+    ------
+    AccountingError
+        If the number of deposits does not match the number of footprints, or a footprint
+        wholly inside the raster is off by more than 10 %.
+    """
+    from .errors import AccountingError
+
+    n = len(assessment.prepared)
+    if not (len(assessment.footprints) == n == assessment.footprint_area_m2.shape[0]):
+        raise AccountingError(
+            f"internal error: {n} deposits but {len(assessment.footprints)} footprints; "
+            "please report"
+        )
+    found = assessment.hazard_area_m2.sum(axis=1) + assessment.unknown_area_m2
+    notes: dict[int, str] = {}
+    for i, prep in enumerate(assessment.prepared):
+        footprint_m2 = float(assessment.footprint_area_m2[i])
+        if prep.footprint is None or prep.invalid_reason is not None or footprint_m2 <= 0:
+            continue
+        gap = (float(found[i]) - footprint_m2) / footprint_m2
+        if abs(gap) <= ACCOUNTING_TOLERANCE:
+            continue
+        outside_m2 = float(assessment.outside_area_m2[i])
+        if outside_m2 <= 0 and abs(gap) > _ACCOUNTING_BUG:
+            raise AccountingError(
+                f"internal error: deposit {prep.id!r}: classes + unknown = {found[i]:.6g} m2 but "
+                f"the footprint is {footprint_m2:.6g} m2 ({gap:+.2%}); please report"
+            )
+        why = (
+            "the part outside the raster is measured in the raster's CRS"
+            if outside_m2 > 0
+            else "coverage in coarse raster cells is measured in the raster's grid"
+        )
+        logger.warning("deposit %r: areas off by %+.2f%% (%s)", prep.id, 100 * gap, why)
+        notes[i] = f"areas add up to {gap:+.2%} of the footprint ({why})"
+    return notes
 
 
 def run_model(
@@ -668,6 +952,7 @@ def run_model(
     if progress is not None:
         progress(1.0, "model done")
 
+    area_notes = check_accounting(assessment)
     results: list[DepositResult] = []
     for i in kept:
         p = prepared[i]
@@ -684,8 +969,9 @@ def run_model(
             if blocked_why[i] is not None:
                 reason = "; ".join(x for x in (blocked_why[i], reason) if x)
                 status = "blocked"
-        if p.notes:
-            reason = "; ".join([*([reason] if reason else []), *p.notes])
+        notes = [*p.notes, *([area_notes[i]] if i in area_notes else [])]
+        if notes:
+            reason = "; ".join([*([reason] if reason else []), *notes])
         results.append(
             DepositResult(
                 index=i,
@@ -714,6 +1000,12 @@ def run_model(
                 priority_rank=rank.get(i),
                 cost_driver=driver.get(i),
             )
+        )
+    if len(results) != len(kept):
+        from .errors import AccountingError
+
+        raise AccountingError(
+            f"internal error: {len(results)} result rows for {len(kept)} deposits; please report"
         )
     region_results = acc.results(
         names,
@@ -788,6 +1080,7 @@ def estimate(
         start_date=inputs.start_date,
         access_date=inputs.access_date,
         priority_field=inputs.priority is not None,
+        progress=progress,
     )
     tornado: dict[str, dict[str, list[Swing]]] = {}
     if sensitivity:
@@ -828,6 +1121,7 @@ def estimate(
             **assessment.paths,
             "params": str(inputs.params) if inputs.params else None,
             "region_filter": list(inputs.regions_filter),
+            "assume_crs": inputs.assume_crs,
         },
     }
     return Report(

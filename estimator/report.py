@@ -6,20 +6,37 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import shapely
 from rich.table import Table
 
 from .aggregate import FIGURES, DepositResult, RegionResult
+from .errors import EstimatorError
+from .params import Params
 from .pipeline import Report
 from .schedule import day_to_date
 
 __all__ = [
+    "DocMap",
+    "DocTable",
+    "assumptions_markdown",
     "caption_lines",
+    "caveats",
     "control_label",
+    "data_credits",
     "deposit_properties",
+    "embedded_inputs",
+    "markdown_document",
+    "parameter_comments",
+    "parameter_rows",
+    "region_properties",
+    "region_summary_lines",
+    "report_document",
     "compare_cells",
     "compare_csv",
     "compare_rows",
@@ -523,29 +540,12 @@ def caption_lines(report: Report) -> tuple[list[str], list[str]]:
 
 
 def to_markdown(report: Report) -> str:
-    """Render the per-region tables and notes as GitHub-flavoured Markdown."""
-    show_range = report.meta["draws"] > 1
-    header = _header(report)
-    out = ["# demine report", ""]
-    out += [f"_{line}_  " for line in _caption(report)]
-    out.append("")
-    for r, members in _by_region(report):
-        out += [f"## {r.name}", ""]
-        out.append("| " + " | ".join(header) + " |")
-        out.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|")
-        for d in members:
-            out.append(
-                "| " + " | ".join(_md(c) for c in _deposit_cells(report, d, show_range)) + " |"
-            )
-        total = _total_cells(report, r, show_range)
-        out.append("| " + " | ".join(f"**{_md(c)}**" if c else "" for c in total) + " |")
-        out.append("")
-    notes = _notes(report)
-    if notes:
-        out += ["## Notes", ""] + [f"- {_md(n)}" for n in notes] + [""]
-    if report.sensitivity:
-        out += ["## Sensitivity", "", sensitivity_markdown(report)]
-    return "\n".join(out)
+    """Render the report as a GitHub-flavoured Markdown document.
+
+    Summary per region, one deposit table per region, notes, sensitivity, the assumptions with
+    their sources, data credits and caveats (:func:`markdown_document` without a map).
+    """
+    return markdown_document(report)
 
 
 def _md(text: str) -> str:
@@ -774,3 +774,550 @@ def compare_cells(row: dict[str, Any]) -> list[str]:
         f"{sign}{fmt(abs(diff))}{unit}",
         "" if pct is None else f"{pct:+.1f} %",
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# Region properties (GeoPackage), credits, caveats, assumptions and the report document
+
+
+def region_properties(report: Report, r: RegionResult) -> dict[str, Any]:
+    """Flatten one region's totals into properties named with their units.
+
+    The same naming as :func:`deposit_properties`: ``hazard_area_m2_<class>``,
+    ``cost_usd_p50``, ``clearance_area_m2_<method>_p90``, ``extraction_ready_date_p50``.
+    """
+    props: dict[str, Any] = {
+        "name": r.name,
+        "deposit_count": r.deposit_count,
+        "blocked_count": r.blocked_count,
+        "footprint_area_m2": _clean(r.footprint_area_m2),
+    }
+    for c in report.class_names:
+        props[f"hazard_area_m2_{c}"] = _clean(r.hazard_area_m2.get(c, 0.0))
+    props["unknown_area_m2"] = _clean(r.unknown_area_m2)
+    for f in FIGURES:
+        q = r.figures.get(f)
+        for k in QUANTITY_KEYS:
+            props[f"{f}_{k}"] = None if q is None else _clean(q[k])
+    ready = _date_q(report, r.ready_day)
+    for k in QUANTITY_KEYS:
+        props[f"extraction_ready_date_{k}"] = None if ready is None else ready[k]
+    for group, names, values in (
+        ("clearance_area_m2", report.clearance_methods, r.clearance_area_m2_by_method),
+        ("team_days", report.method_names, r.team_days_by_method),
+    ):
+        for m in names:
+            q = values.get(m)
+            for k in QUANTITY_KEYS:
+                props[f"{group}_{m}_{k}"] = None if q is None else _clean(q[k])
+    return props
+
+
+def embedded_inputs(report: Report) -> dict[str, bool]:
+    """Return which inputs of the run are the embedded data (deposits, regions, control, raster)."""
+    from .io import default_data
+
+    try:
+        dd = default_data()
+    except EstimatorError:
+        return dict.fromkeys(("deposits", "regions", "control", "contamination"), False)
+    inputs = report.meta.get("inputs", {})
+    out = {}
+    for key in ("deposits", "regions", "control", "contamination"):
+        given = inputs.get(key)
+        out[key] = given is not None and Path(given).resolve() == getattr(dd, key).resolve()
+    return out
+
+
+def _raster_tags(path: str | None) -> dict[str, str]:
+    """Return the metadata tags of a raster (``{}`` if it cannot be opened)."""
+    if not path:
+        return {}
+    from .io import open_raster
+
+    try:
+        with open_raster(path) as ds:
+            return dict(ds.tags())
+    except (EstimatorError, OSError):
+        return {}
+
+
+def data_credits(report: Report) -> list[str]:
+    """Attribution lines for the data behind a report.
+
+    The embedded data credit Minregion, DeepStateMap.Live and The Economist; files the user gave
+    are named as user data.
+    """
+    emb = embedded_inputs(report)
+    inputs = report.meta.get("inputs", {})
+    when = report.meta.get("control_date")
+    lines = []
+    if emb["regions"]:
+        lines.append("Oblast boundaries: © Мінрегіон (Minregion), CC BY-SA.")
+    else:
+        lines.append(f"Regions: {Path(inputs.get('regions') or '').name} (user data).")
+    if emb["control"]:
+        lines.append(
+            "Occupied ground and front line: DeepStateMap.Live (deepstatemap.live)"
+            + (f", as of {when}" if when else "")
+            + "; no open-data licence, check DeepState's terms before redistributing."
+        )
+    elif inputs.get("control"):
+        lines.append(f"Control zones: {Path(inputs['control']).name} (user data).")
+    tags = _raster_tags(inputs.get("contamination"))
+    if emb["contamination"]:
+        # The raster's own SOURCES tag (written by `make geodata`) is the authority.
+        sources = tags.get("SOURCES") or (
+            "DeepStateMap.Live (front lines, control); The Economist (trench lines, CC BY 4.0, "
+            "The Economist and Solstad, S. (2023)); Minregion (CC BY-SA)"
+        )
+        lines.append(
+            "Contamination classes: a PROXY built by demine from conflict geography; not a "
+            f"survey and not an official hazard map. Sources: {sources}."
+        )
+    elif inputs.get("contamination"):
+        name = Path(inputs["contamination"]).name
+        extra = f"; sources given in the file: {tags['SOURCES']}" if tags.get("SOURCES") else ""
+        lines.append(f"Contamination: {name} (user data{extra}).")
+    if inputs.get("hazard_areas"):
+        lines.append(f"Hazardous areas: {Path(inputs['hazard_areas']).name} (user data).")
+    if emb["deposits"]:
+        lines.append(
+            "Deposit locations: Wikipedia contributors (CC BY-SA); GeoNames (CC BY 4.0); "
+            "publications cited per deposit in geodata/deposits.geojson."
+        )
+    else:
+        lines.append(f"Deposits: {Path(inputs.get('deposits') or '').name} (user data).")
+    lines.append(
+        "Land-release shares, productivities and costs: the parameter file, each value with "
+        "its source (see Assumptions)."
+    )
+    return lines
+
+
+def caveats(report: Report) -> list[str]:
+    """Return the limits a reader must know before quoting the figures."""
+    emb = embedded_inputs(report)
+    out = []
+    if emb["contamination"]:
+        out.append(
+            "The contamination raster is a proxy inferred from where fighting was, not survey "
+            "data: it does not see isolated strikes, cluster-munition footprints, minefields "
+            "away from the mapped lines, or clearance already done."
+        )
+    out.append(
+        "'Potentially contaminated' is a survey backlog, not a minefield: most of it is "
+        "expected to be cancelled by non-technical survey; the parameter file sets how much."
+    )
+    if any(d.reason and "uncertainty disc" in d.reason for d in report.deposits):
+        out.append(
+            "Footprints marked as uncertainty discs are circles around uncertain coordinates, "
+            "not licence outlines: their figures are upper bounds."
+        )
+    out.append(
+        "Team day costs and several shares are judgements where no public source exists "
+        "(marked JUDGEMENT in Assumptions); replace them with operator figures."
+    )
+    if report.meta.get("draws", 1) > 1:
+        out.append(
+            "P10 / P50 / P90 are quantiles of Monte Carlo draws; region totals are quantiles of "
+            "per-draw sums, so they are not the sums of the deposit quantiles."
+        )
+    if any(d.status == "blocked" for d in report.deposits) or report.meta.get("access_date"):
+        out.append(
+            "Occupied ground cannot be surveyed or cleared until access changes; its dates assume "
+            "the access date given (without one such deposits are blocked)."
+        )
+    return out
+
+
+_TAG = re.compile(r"\[([A-Za-z0-9][A-Za-z0-9-]*)\]")
+_REF_LINE = re.compile(r"^#\s{1,4}\[([A-Za-z0-9-]+)\]\s+(.*)$")
+_REF_CONT = re.compile(r"^#\s{5,}(\S.*)$")
+_KEY_LINE = re.compile(r"^([A-Za-z0-9_]+)\s*=")
+_TABLE_LINE = re.compile(r"^\[([^\[\]]+)\]")
+
+
+def parameter_comments(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    r"""Read the comments of a parameter file: per key, and the reference list of its header.
+
+    A key's comment is the block of comment lines right above it (after the last blank line)
+    plus any comment at the end of its line.
+
+    Parameters
+    ----------
+    text : str
+        The TOML text.
+
+    Returns
+    -------
+    (comments, references)
+        ``{"classes.low.nts_cancel_share": "Nationally only ... [UA-NTS23] ..."}`` and
+        ``{"UA-NTS23": "Interfax-Ukraine 2024 (MoD): ..."}``.
+
+    Examples
+    --------
+    >>> text = "#   [X1]   A source.\n\n[general]\n# Said by [X1].\na = 1 # JUDGEMENT\n"
+    >>> c, r = parameter_comments(text)
+    >>> c["general.a"], r
+    ('Said by [X1]. JUDGEMENT', {'X1': 'A source.'})
+    """
+    comments: dict[str, str] = {}
+    refs: dict[str, str] = {}
+    table = ""
+    pending: list[str] = []
+    last_ref: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        m = _REF_LINE.match(line)
+        if m and not table:
+            last_ref = m.group(1)
+            refs[last_ref] = m.group(2).strip()
+            continue
+        m = _REF_CONT.match(line)
+        if m and last_ref and not table:
+            refs[last_ref] += " " + m.group(1).strip()
+            continue
+        if line.startswith("#"):
+            last_ref = None
+            pending.append(line.lstrip("#").strip())
+            continue
+        if not line:
+            pending = []
+            last_ref = None
+            continue
+        m = _TABLE_LINE.match(line)
+        if m:
+            table = m.group(1).strip()
+            pending = []
+            continue
+        m = _KEY_LINE.match(line)
+        if m:
+            key = f"{table}.{m.group(1)}" if table else m.group(1)
+            inline = line.split("#", 1)[1].strip() if "#" in line.split("=", 1)[1] else ""
+            comments[key] = " ".join([*pending, *([inline] if inline else [])]).strip()
+        pending = []
+    return comments, refs
+
+
+def _source_of(comment: str, refs: dict[str, str]) -> str:
+    tags = []
+    for t in _TAG.findall(comment):
+        if t in refs and t not in tags:
+            tags.append(t)
+    parts = [", ".join(f"[{t}]" for t in tags)] if tags else []
+    if "JUDGEMENT" in comment:
+        parts.append("JUDGEMENT")
+    return "; ".join(parts) if parts else "-"
+
+
+def _fmt_number(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:g}"
+
+
+def _fmt_value(value: Any) -> str:
+    from .params import Range
+
+    if isinstance(value, Range):
+        if value.is_fixed:
+            return _fmt_number(value.mode)
+        dist = " (PERT)" if value.dist == "pert" else ""
+        return (
+            f"{_fmt_number(value.low)} / {_fmt_number(value.mode)} / "
+            f"{_fmt_number(value.high)}{dist}"
+        )
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+        return ", ".join(f"{m} {s:.0%}" for m, s in value)
+    if isinstance(value, tuple):
+        return ", ".join(_fmt_number(v) for v in value)
+    if isinstance(value, float):
+        return _fmt_number(value)
+    return str(value)
+
+
+def parameter_rows(params: Params) -> tuple[list[list[str]], dict[str, str]]:
+    """Every parameter value with its source, and the references those sources cite.
+
+    Sources come from the comments of the parameter files: the user file for keys it
+    overrides, the shipped defaults for the others. ``JUDGEMENT`` marks values without a
+    public source.
+
+    Parameters
+    ----------
+    params : Params
+        Validated parameters.
+
+    Returns
+    -------
+    (rows, references)
+        Rows ``[dotted key, value ("low / mode / high" for ranges), source]`` in file order, and
+        the cited references ``{tag: text}``.
+    """
+    import dataclasses
+
+    from .io import default_data, read_text
+
+    try:
+        default_text = read_text(default_data().parameters)
+    except (EstimatorError, OSError):
+        default_text = ""
+    comments, refs = parameter_comments(default_text)
+    user_comments: dict[str, str] = {}
+    source = Path(params.source)
+    if params.overridden_keys and source.is_file():
+        try:
+            user_comments, user_refs = parameter_comments(read_text(source))
+            refs = {**refs, **user_refs}
+        except (EstimatorError, OSError):
+            user_comments = {}
+    rows: list[list[str]] = []
+    overridden = set(params.overridden_keys)
+
+    def add(key: str, value: Any) -> None:
+        if key in overridden and key not in user_comments:
+            src = "command-line option"  # --buffer-m, --teams
+        elif key in overridden:
+            src = _source_of(user_comments[key], refs)
+            src = f"your file ({src})" if src != "-" else f"your file {source.name}"
+        else:
+            src = _source_of(comments.get(key, ""), refs)
+        rows.append([key, _fmt_value(value), src])
+
+    for f in dataclasses.fields(params.general):
+        add(f"general.{f.name}", getattr(params.general, f.name))
+    for m in params.methods:
+        for f in dataclasses.fields(m):
+            if f.name not in ("name", "label"):
+                add(f"methods.{m.name}.{f.name}", getattr(m, f.name))
+    for c in params.classes:
+        for f in dataclasses.fields(c):
+            if f.name not in ("name", "label"):
+                add(f"classes.{c.name}.{f.name}", getattr(c, f.name))
+    cited = {t for row in rows for t in _TAG.findall(row[2])}
+    return rows, {t: refs[t] for t in refs if t in cited}
+
+
+def assumptions_markdown(params: Params) -> str:
+    """Render the parameter values with their sources as Markdown (table and references)."""
+    return _render_markdown_blocks(_assumption_blocks(params))
+
+
+@dataclass(frozen=True, slots=True)
+class DocTable:
+    """A table of a report document: header, rows of text cells, where numbers start."""
+
+    header: list[str]
+    rows: list[list[str]]
+    numeric_from: int = 1
+    bold_last: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DocMap:
+    """Where the map goes in a report document (Markdown links it, HTML embeds it)."""
+
+    alt: str
+
+
+#: A block of a document: a paragraph, a bullet list, a table, or the map.
+DocBlock = str | list[str] | DocTable | DocMap
+
+
+def _assumption_blocks(params: Params) -> list[DocBlock]:
+    rows, refs = parameter_rows(params)
+    changed = ", ".join(params.overridden_keys) or "none"
+    blocks: list[DocBlock] = [
+        f"Parameter file `{params.source}` (schema {params.schema_version}, sha256 "
+        f"{params.sha256[:12]}); keys changed from the shipped defaults: {changed}. Money in "
+        f"{params.currency} at {params.price_year} prices; units are in the key names; ranges "
+        "are low / mode / high.",
+        DocTable(["Parameter", "Value", "Source"], rows, numeric_from=3),
+    ]
+    if refs:
+        blocks.append("References cited above:")
+        blocks.append([f"[{t}] {text}" for t, text in refs.items()])
+    blocks.append(
+        "JUDGEMENT marks a value for which no public source was found: the project's reasoned "
+        "estimate, and the first thing to replace with an operator's own figures. A dash means "
+        "the file gives no source right above that key (the comment above a neighbouring key "
+        "may cover it)."
+    )
+    return blocks
+
+
+def _summary_table(report: Report) -> DocTable:
+    show_range = report.meta["draws"] > 1
+    suspected = [c.name for c in report.params.classes if c.nts_cancel_share.mode < 1.0]
+    rows = []
+    for r in report.regions:
+        f = r.figures
+        ready = _ready_cell(report, r.ready_day, show_range, blocked=r.blocked_count > 0)
+        rows.append(
+            [
+                r.name,
+                str(r.deposit_count),
+                _ha(r.footprint_area_m2),
+                _ha(sum(r.hazard_area_m2.get(c, 0.0) for c in suspected) + r.unknown_area_m2),
+                _spread(f["ts_area_m2"], lambda v: _ha(v), show_range),
+                _spread(f["clearance_area_m2"], lambda v: _ha(v), show_range),
+                _spread(f["cost_usd"], _money, show_range),
+                _spread(f["team_days"], _days, show_range),
+                ready,
+                str(r.blocked_count),
+            ]
+        )
+    return DocTable(
+        [
+            "Region",
+            "Deposits",
+            "Footprint ha",
+            "Suspected ha",
+            "TS ha",
+            "Clearance ha",
+            "Cost US$",
+            "Team-days",
+            "Ready by",
+            "Blocked",
+        ],
+        rows,
+        numeric_from=1,
+    )
+
+
+def report_document(report: Report) -> list[tuple[str, list[DocBlock]]]:
+    """Build the report as a document of sections (paragraphs, lists, tables) for Markdown/HTML.
+
+    Sections: summary per region, map, one deposit table per region, notes, sensitivity,
+    assumptions (parameter values with sources), data and credits, caveats.
+    """
+    show_range = report.meta["draws"] > 1
+    m = report.meta
+    fig_note = (
+        f"Figures are P50 (P10-P90) of {m['draws']} Monte Carlo draws (seed {m['seed']})"
+        if show_range
+        else "Figures are at the mode of every parameter range"
+    )
+    suspected = [c.name for c in report.params.classes if c.nts_cancel_share.mode < 1.0]
+    sections: list[tuple[str, list[DocBlock]]] = [
+        (
+            "Summary",
+            [
+                f"{len(report.deposits)} deposit(s) in {len(report.regions)} region(s). "
+                f"{fig_note}; areas in hectares, money in US$ at {m['price_year']} prices. "
+                f"Each footprint is the deposit plus {m['footprint_buffer_m']:g} m. "
+                f"Suspected = classes {', '.join(suspected)} plus ground without data; TS = "
+                "technical survey after non-technical survey (NTS) cancels its share; Clearance "
+                "= what TS confirms.",
+                _summary_table(report),
+            ],
+        ),
+        ("Map", [DocMap("Map of the regions, contamination classes and deposits")]),
+    ]
+    header = _header(report)
+    for r, members in _by_region(report):
+        rows = [_deposit_cells(report, d, show_range) for d in members]
+        rows.append(_total_cells(report, r, show_range))
+        sections.append(
+            (f"{r.name}: deposits", [DocTable(header, rows, numeric_from=3, bold_last=True)])
+        )
+    notes = _notes(report)
+    if notes:
+        sections.append(("Notes", [notes]))
+    if report.sensitivity:
+        blocks: list[DocBlock] = []
+        for region, t in report.sensitivity.items():
+            for key, title, dates in (
+                ("cost_usd", "cost", False),
+                ("ready_day", "ready date", True),
+            ):
+                if t[key]:
+                    blocks.append(f"{region}: what moves the {title} (low -> high, others at mode)")
+                    blocks.append(
+                        DocTable(
+                            ["Parameter", "At low", "At high", "Swing"],
+                            _swing_rows(report, t[key], dates, 10),
+                        )
+                    )
+        sections.append(("Sensitivity", blocks))
+    sections.append(("Assumptions", _assumption_blocks(report.params)))
+    sections.append(("Data and credits", [data_credits(report)]))
+    sections.append(("Caveats", [caveats(report)]))
+    return sections
+
+
+def _md_table(t: DocTable) -> list[str]:
+    out = ["| " + " | ".join(_md(h) for h in t.header) + " |"]
+    out.append(
+        "|" + "|".join("---" if i < t.numeric_from else "---:" for i in range(len(t.header))) + "|"
+    )
+    for j, row in enumerate(t.rows):
+        bold = t.bold_last and j == len(t.rows) - 1
+        out.append("| " + " | ".join(f"**{_md(c)}**" if bold and c else _md(c) for c in row) + " |")
+    return out
+
+
+def _render_markdown_blocks(blocks: list[DocBlock], map_href: str | None = None) -> str:
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, DocTable):
+            out += _md_table(b)
+        elif isinstance(b, DocMap):
+            if map_href is None:
+                continue
+            out.append(f"![{b.alt}]({map_href})")
+        elif isinstance(b, list):
+            out += [f"- {_md(item)}" for item in b]
+        else:
+            out.append(b)
+        out.append("")
+    return "\n".join(out)
+
+
+def markdown_document(report: Report, *, map_href: str | None = None) -> str:
+    """Render the whole report document as GitHub-flavoured Markdown.
+
+    Parameters
+    ----------
+    report : Report
+        A computed report.
+    map_href : str, optional
+        Link to the map image (a path relative to the Markdown file, or a URL); without it the
+        map section is left out.
+
+    Returns
+    -------
+    str
+        Markdown starting with ``# demine report``.
+    """
+    out = ["# demine report", ""]
+    out += [f"_{_md(line)}_  " for line in _caption(report)]
+    out.append("")
+    for title, blocks in report_document(report):
+        if map_href is None and all(isinstance(b, DocMap) for b in blocks):
+            continue
+        out += [f"## {title}", ""]
+        out.append(_render_markdown_blocks(blocks, map_href))
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def region_summary_lines(report: Report) -> list[str]:
+    """One line per region: deposits, clearance area and cost (P50, with P10-P90), readiness.
+
+    For captions such as the map's, where a table does not fit.
+    """
+    show_range = report.meta["draws"] > 1
+    lines = []
+    for r in report.regions:
+        clear = _spread(r.figures["clearance_area_m2"], lambda v: _ha(v), show_range)
+        cost = _spread(r.figures["cost_usd"], _money, show_range)
+        if r.ready_day is None:
+            ready = "not scheduled (no access date)" if r.blocked_count else "not scheduled"
+        else:
+            cell = _ready_cell(report, r.ready_day, show_range, blocked=r.blocked_count > 0)
+            ready = "ready by " + cell.replace("\n", " ")
+        blocked = f", {r.blocked_count} blocked (occupied)" if r.blocked_count else ""
+        lines.append(
+            f"{r.name}: {r.deposit_count} deposit(s){blocked}; clearance "
+            f"{clear.replace(chr(10), ' ')} ha; cost US$ {cost.replace(chr(10), ' ')}; {ready}"
+        )
+    return lines

@@ -1,220 +1,26 @@
-"""Tests of the contamination proxy (estimator.hazard) and the geodata build."""
+"""The embedded data (geodata/) and its build: shipped files, face validity, reproducibility."""
 
 from __future__ import annotations
 
 import json
-import tomllib
+import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 import shapely
+from rasterio.windows import Window
 
+from estimator import build_geodata as bg
 from estimator import hazard
-from estimator.build_geodata import build_geodata, main
-from estimator.errors import ParameterError
+from estimator.build_geodata import main
+from estimator.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 GEODATA = ROOT / "geodata"
 SOURCES = Path(__file__).resolve().parents[2] / "shared" / "geodata-sources"
-
-GRID_HEADER = """
-schema_version = 1
-[grid]
-crs = "EPSG:3035"
-cell_size_m = 100.0
-"""
-
-N, M, H = 0, 2, 3  # none, medium, high
-L = 1  # low
-X = hazard.NODATA
-
-
-def _model(body: str) -> hazard.HazardModel:
-    return hazard.parse_hazard_model(GRID_HEADER + body, source="test.toml")
-
-
-def _grid(width: int = 10, height: int = 10) -> hazard.Grid:
-    # Cell centres at x = 50, 150, ..., y = 950, 850, ... (row 0 at the top).
-    return hazard.Grid(
-        crs="EPSG:3035", cell_size_m=100.0, left=0.0, top=height * 100.0, width=width, height=height
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# (a) hand-checkable proxy on a tiny grid
-# ---------------------------------------------------------------------------------------------
-
-
-def test_one_straight_line_hand_checked():
-    # A horizontal line through the centres of row 4 (y = 550), longer than the grid so no
-    # line end is near a cell. Cell centres are 0, 100, 200, ... m from it:
-    #   0 and 100 m   < 150 m -> high   (rows 3, 4, 5)
-    #   200 and 300 m < 350 m -> medium (rows 1, 2, 6, 7)
-    #   400 and 500 m         -> none   (rows 0, 8, 9)
-    # The AOI stops at x = 900, so column 9 (centre x = 950) is nodata.
-    # A low zone over the lower-left 300 m x 300 m raises rows 8-9, columns 0-2 to low, and
-    # leaves row 7 (already medium) unchanged: the class is the max over rules.
-    model = _model(
-        """
-        [lines.front_lines]
-        high_within_m = 150.0
-        medium_within_m = 350.0
-        [zones.ever_russian_controlled]
-        class = "low"
-        """
-    )
-    layers = hazard.HazardLayers(
-        aoi=shapely.box(0, 0, 900, 1000),
-        lines={"front_lines": [shapely.LineString([(-1000, 550), (2000, 550)])]},
-        zones={"ever_russian_controlled": shapely.box(0, 0, 300, 300)},
-    )
-    grid = _grid()
-    got = hazard.build_hazard_array(hazard.prepare_hazard(model, layers), grid, block_size=4)
-    row_class = [N, M, M, H, H, H, M, M, N, N]
-    expected = np.array([[c] * 9 + [X] for c in row_class], dtype=np.uint8)
-    expected[8:10, 0:3] = L
-    np.testing.assert_array_equal(got, expected)
-    assert got.dtype == np.uint8
-
-
-def test_persistence_counts_snapshots():
-    # Three snapshots at y = 450, 550 and 650 (centres of rows 5, 4, 3); within 110 m of at
-    # least 2 of them: row 4 (near all 3), rows 3 and 5 (near 2 each). Row 6 is near only one.
-    model = _model(
-        """
-        [persistence.front_lines]
-        within_m = 110.0
-        min_snapshots = 2
-        class = "high"
-        """
-    )
-    lines = [shapely.LineString([(-1000, y), (2000, y)]) for y in (450, 550, 650)]
-    layers = hazard.HazardLayers(aoi=shapely.box(-1, -1, 1001, 1001), lines={"front_lines": lines})
-    got = hazard.build_hazard_array(hazard.prepare_hazard(model, layers), _grid())
-    expected = np.zeros((10, 10), dtype=np.uint8)
-    expected[3:6, :] = H
-    np.testing.assert_array_equal(got, expected)
-
-
-def test_grid_for_bounds_snaps_outward():
-    g = hazard.grid_for_bounds((120.0, 30.0, 380.0, 290.0), cell_size_m=100.0, crs="EPSG:3035")
-    assert (g.left, g.top, g.width, g.height) == (100.0, 300.0, 3, 3)
-    assert g.transform.c == 100.0 and g.transform.f == 300.0
-
-
-def test_count_classes():
-    classes = np.array([[0, 1, 2], [3, 255, 1]], dtype=np.uint8)
-    labels = np.array([[1, 1, 2], [2, 0, 0]], dtype=np.uint8)
-    counts = hazard.count_classes(classes, labels, 2)
-    np.testing.assert_array_equal(counts, [[0, 1, 0, 0, 1], [1, 1, 0, 0, 0], [0, 0, 1, 1, 0]])
-
-
-# ---------------------------------------------------------------------------------------------
-# (b) block-wise build equals a single-block build
-# ---------------------------------------------------------------------------------------------
-
-
-def test_blockwise_equals_single_block():
-    model = _model(
-        """
-        [lines.front_lines]
-        medium_within_m = 700.0
-        low_within_m = 2500.0
-        [lines.trench_lines]
-        high_within_m = 260.0
-        medium_within_m = 900.0
-        [persistence.front_lines]
-        within_m = 400.0
-        min_snapshots = 2
-        class = "high"
-        [zones.ever_liberated]
-        class = "medium"
-        """
-    )
-    wavy = [shapely.LineString([(x, 9000 + 2500 * np.sin(x / 3000 + k)) for x in range(-500, 32000, 700)])
-            for k in (0.0, 0.15, 0.6)]  # fmt: skip
-    trenches = shapely.MultiLineString(
-        [[(3000, 3000), (12000, 6100)], [(20000, 2000), (21000, 15000)]]
-    )
-    layers = hazard.HazardLayers(
-        aoi=shapely.Point(15000, 9000).buffer(14000),
-        lines={"front_lines": wavy, "trench_lines": [trenches]},
-        zones={"ever_liberated": shapely.Point(25000, 14000).buffer(3300)},
-    )
-    grid = hazard.Grid("EPSG:3035", 100.0, left=0.0, top=18000.0, width=301, height=177)
-    prepared = hazard.prepare_hazard(model, layers)
-    whole = hazard.build_hazard_array(prepared, grid, block_size=10_000)
-    assert set(np.unique(whole)) == {0, 1, 2, 3, 255}
-    for block_size in (64, 37):
-        np.testing.assert_array_equal(
-            hazard.build_hazard_array(prepared, grid, block_size=block_size), whole
-        )
-
-
-# ---------------------------------------------------------------------------------------------
-# (c) hazard model validation
-# ---------------------------------------------------------------------------------------------
-
-
-def test_unknown_key_suggests_closest():
-    with pytest.raises(ParameterError, match=r"test.toml: \[lines.front_lines\] unknown key "
-                       r"'hihg_within_m': did you mean 'high_within_m'\?"):  # fmt: skip
-        _model("[lines.front_lines]\nhihg_within_m = 100.0\n")
-
-
-def test_unknown_layer_suggests_closest():
-    with pytest.raises(
-        ParameterError, match=r"unknown key 'front_line': did you mean 'front_lines'"
-    ):
-        _model("[lines.front_line]\nhigh_within_m = 100.0\n")
-
-
-def test_negative_distance_rejected():
-    with pytest.raises(
-        ParameterError,
-        match=r"test.toml: \[lines.trench_lines\] low_within_m = -5.0: must be > 0",
-    ):
-        _model("[lines.trench_lines]\nlow_within_m = -5.0\n")
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        ("[lines.trench_lines]\nhigh_within_m = 900.0\nmedium_within_m = 500.0\n",
-         "high_within_m = 900.0: must be <= medium_within_m"),
-        ("[lines.trench_lines]\nhigh_within_m = '5'\n", "must be a number"),
-        ("[lines.trench_lines]\nhigh_within_m = 1e9\n", "must be <= 100000 m"),
-        ("[zones.ever_liberated]\nclass = \"severe\"\n", "must be one of low, medium, high"),
-        ("[persistence.front_lines]\nwithin_m = 10.0\nmin_snapshots = 0\nclass = \"high\"\n",
-         "min_snapshots = 0: must be an integer >= 1"),
-        ("[lines.trench_lines\n", "invalid TOML"),
-    ],
-)  # fmt: skip
-def test_invalid_values_rejected(body, message):
-    with pytest.raises(ParameterError, match=message):
-        _model(body)
-
-
-def test_bad_grid_and_version(tmp_path):
-    with pytest.raises(ParameterError, match="must be a projected CRS in metres"):
-        hazard.parse_hazard_model(GRID_HEADER.replace("EPSG:3035", "EPSG:4326"), source="x")
-    with pytest.raises(ParameterError, match="schema_version = 2: must be 1"):
-        hazard.parse_hazard_model(GRID_HEADER.replace("= 1", "= 2", 1), source="x")
-    with pytest.raises(ParameterError, match="missing.toml: cannot read"):
-        hazard.load_hazard_model(tmp_path / "missing.toml")
-
-
-def test_missing_layer_is_reported():
-    model = _model('[zones.ever_liberated]\nclass = "medium"\n')
-    with pytest.raises(ParameterError, match=r"layer\(s\) \['ever_liberated'\]"):
-        hazard.prepare_hazard(model, hazard.HazardLayers(aoi=shapely.box(0, 0, 1, 1)))
-
-
-# ---------------------------------------------------------------------------------------------
-# (d) shipped geodata
-# ---------------------------------------------------------------------------------------------
 
 
 def _features(name: str) -> list[dict]:
@@ -224,14 +30,22 @@ def _features(name: str) -> list[dict]:
     return data["features"]
 
 
+# ---------------------------------------------------------------------------------------------
+# Shipped files
+# ---------------------------------------------------------------------------------------------
+
+
 def test_shipped_files_exist_and_are_small():
-    names = ["regions.geojson", "deposits.geojson", "control.geojson", "contamination.tif"]
-    names += ["hazard_model.toml", "README.md"]
+    names = ["regions.geojson", "deposits.geojson", "control.geojson", "contamination.tif",
+             "contamination_probability.tif", "contamination.png", "hazard_model.toml",
+             "README.md"]  # fmt: skip
     for name in names:
         assert (GEODATA / name).is_file(), name
     total = sum(p.stat().st_size for p in GEODATA.iterdir() if p.is_file())
     assert total < 15e6
-    hazard.load_hazard_model(GEODATA / "hazard_model.toml")
+    model = hazard.load_hazard_model(GEODATA / "hazard_model.toml")
+    params = load_params(None, defaults=GEODATA / "parameters.toml")
+    model.class_raster_values({c.name: c.raster_value for c in params.classes}, "parameters")
 
 
 def test_shipped_regions():
@@ -280,26 +94,63 @@ def test_shipped_control():
     assert all(f["properties"]["source"].startswith("DeepStateMap.Live via ") for f in feats)
 
 
-def test_shipped_raster():
-    with rasterio.open(GEODATA / "contamination.tif") as src:
-        assert src.count == 1 and src.dtypes[0] == "uint8"
-        assert src.crs.to_epsg() == 3035
-        assert src.res == (100.0, 100.0)
-        assert src.nodata == 255
-        assert src.transform.c % 100 == 0 and src.transform.f % 100 == 0
-        values = np.unique(src.read(1))
-    assert set(values.tolist()) <= {0, 1, 2, 3, 255}
-    assert {1, 2, 3, 255} <= set(values.tolist())
+def test_shipped_rasters_agree():
+    model = hazard.load_hazard_model(GEODATA / "hazard_model.toml")
+    bounds = dict(model.classes)
+    with (
+        rasterio.open(GEODATA / "contamination.tif") as c,
+        rasterio.open(GEODATA / "contamination_probability.tif") as p,
+    ):
+        assert c.count == 1 and c.dtypes[0] == "uint8" and p.dtypes[0] == "float32"
+        assert c.crs.to_epsg() == 3035 and c.res == (100.0, 100.0)
+        assert c.nodata == 255 and math.isnan(p.nodata)
+        assert c.transform == p.transform and c.shape == p.shape
+        assert c.transform.c % 100 == 0 and c.transform.f % 100 == 0
+        assert c.overviews(1) and p.overviews(1)
+        assert c.tags()["HAZARD_MODEL_SHA256"] == model.sha256
+        window = Window(1024, 1024, 1024, 1024)
+        classes, prob = c.read(1, window=window), p.read(1, window=window)
+    assert set(np.unique(classes).tolist()) <= {0, 1, 2, 3, 255}
+    assert {1, 2, 3} <= set(np.unique(classes).tolist())
+    assert (np.isnan(prob) == (classes == 255)).all()
+    inside = classes != 255
+    assert ((prob[inside] >= 0) & (prob[inside] <= 1)).all()
+    # The class of a cell is the band of its stored probability.
+    for value, name in enumerate(("none", "low", "medium", "high")):
+        sel = classes == value
+        assert (prob[sel] >= bounds[name]).all()
 
 
-def test_shipped_readme_has_table():
+def test_shipped_readme_has_tables_and_map():
     text = (GEODATA / "README.md").read_text(encoding="utf-8")
     assert "NOT an official hazard map" in " ".join(text.replace(">", " ").split())
-    assert "| 3 high |" in text
+    assert "| 3 high (≥ 0.23) |" in text
+    assert "pre-2022 proxy (as of 2022-02-23)" in text
+    assert "](contamination.png)" in text
+
+
+def test_shipped_face_validity():
+    """The proxy's totals stay within the ranges the README argues for."""
+    text = (GEODATA / "README.md").read_text(encoding="utf-8")
+    row = re.search(r"\| all \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|", text)
+    assert row is not None
+    total = float(row.group(3).replace(",", ""))
+    assert total == pytest.approx(53_736, abs=5)  # the two oblasts' land, km²
+    high = float(re.search(r"\| 3 high \(≥ 0.23\) \| [\d,]+ \| [\d,]+ \| ([\d,]+) \|", text)
+                 .group(1).replace(",", ""))  # fmt: skip
+    expected = re.search(
+        r"\| expected contaminated, Σ p × area \| [\d,]+ \| [\d,]+ \| ([\d,]+)", text
+    )
+    exp_km2 = float(expected.group(1).replace(",", ""))
+    none = float(re.search(r"\| 0 none \(≥ 0\) \| [\d,]+ \| [\d,]+ \| ([\d,]+) \|", text)
+                 .group(1).replace(",", ""))  # fmt: skip
+    assert 0.05 * total < high < 0.35 * total
+    assert 0.10 * (total - none) < exp_km2 < 0.30 * (total - none)  # HDC: 15-20 % nationally
+    assert none < 0.2 * total  # "all land fought over, occupied or struck"
 
 
 # ---------------------------------------------------------------------------------------------
-# (e) full rebuild from the raw sources
+# The build
 # ---------------------------------------------------------------------------------------------
 
 
@@ -313,34 +164,48 @@ def test_cli_refuses_missing_sources(tmp_path, capsys):
 
 def test_cli_bad_hazard_model_exits_1(tmp_path, capsys):
     bad = tmp_path / "hm.toml"
-    bad.write_text(GRID_HEADER + "[zones.ever_liberated]\nklass = 'low'\n", encoding="utf-8")
+    bad.write_text(
+        "schema_version = 2\n[grid]\ncrs = 'EPSG:3035'\ncell_size_m = 100.0\n"
+        "[classes]\nnone = 0.0\n[zones]\noccupied = 0.1\nklass = 'low'\n",
+        encoding="utf-8",
+    )
     sources = tmp_path / "src"
     sources.mkdir()
     assert (
         main(["--sources", str(sources), "--out", str(tmp_path), "--hazard-model", str(bad)]) == 1
     )
-    assert "did you mean 'class'" in capsys.readouterr().err
+    assert "unknown key 'klass'" in capsys.readouterr().err
 
 
-def test_full_rebuild_matches_committed(tmp_path):
+def test_rebuild_matches_committed(tmp_path):
+    """Same sources, same outputs: GeoJSON byte for byte, raster blocks pixel for pixel.
+
+    The full raster takes ~1 min to rebuild (``make geodata``); three blocks where the fronts,
+    the contact line, the trench lines and the coast meet are recomputed here.
+    """
     if not SOURCES.is_dir():
         pytest.skip(f"{SOURCES} not found: raw geodata sources not available")
-    params = GEODATA / "parameters.toml"
-    before = params.read_bytes() if params.is_file() else None
-    summary = build_geodata(SOURCES, tmp_path, hazard_model=GEODATA / "hazard_model.toml")
-    for name in ("regions.geojson", "deposits.geojson", "control.geojson"):
-        assert (tmp_path / name).read_bytes() == (GEODATA / name).read_bytes(), name
+    text, regions = bg.build_regions(SOURCES)
+    assert text.encode() == (GEODATA / "regions.geojson").read_bytes()
+    assert bg.build_deposits(SOURCES).encode() == (GEODATA / "deposits.geojson").read_bytes()
+    control = bg._read_control(SOURCES)
+    assert bg.build_control(control).encode() == (GEODATA / "control.geojson").read_bytes()
+    model = hazard.load_hazard_model(GEODATA / "hazard_model.toml")
+    params = load_params(None, defaults=GEODATA / "parameters.toml")
+    values = model.class_raster_values({c.name: c.raster_value for c in params.classes}, "p")
+    inputs, _ = bg.hazard_inputs(SOURCES, control, model.crs)
+    grid = hazard.grid_for_bounds(
+        shapely.bounds(inputs.aoi).tolist(), cell_size_m=model.cell_size_m, crs=model.crs
+    )
+    prepared = hazard.prepare_hazard(model, inputs, grid, class_values=values)
     with (
-        rasterio.open(tmp_path / "contamination.tif") as new,
-        rasterio.open(GEODATA / "contamination.tif") as old,
+        rasterio.open(GEODATA / "contamination.tif") as c,
+        rasterio.open(GEODATA / "contamination_probability.tif") as p,
     ):
-        assert new.profile == old.profile
-        np.testing.assert_array_equal(new.read(1), old.read(1))
-    assert not (tmp_path / "parameters.toml").exists()
-    if before is not None:
-        assert params.read_bytes() == before
-    total = summary.class_areas_km2["Total"]
-    assert set(total) == {"none", "low", "medium", "high"}
-    # Face validity: "high" is a narrow belt, far smaller than "low".
-    assert 0 < total["high"] < 5000 < total["low"]
-    assert tomllib.loads((GEODATA / "hazard_model.toml").read_text(encoding="utf-8"))
+        assert (c.width, c.height) == (grid.width, grid.height)
+        assert c.transform == grid.transform
+        for window in (Window(1536, 1536, 512, 512), Window(512, 2560, 512, 512),
+                       Window(2048, 2048, 300, 200)):  # fmt: skip
+            prob, classes = hazard.compute_block(prepared, window)
+            np.testing.assert_array_equal(classes, c.read(1, window=window))
+            np.testing.assert_array_equal(prob, p.read(1, window=window))

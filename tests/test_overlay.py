@@ -156,3 +156,15 @@ def test_same_ground_in_three_crs_agrees(make_raster):
 def test_geodesic_buffer_of_a_point_has_the_disc_area():
     disc = geodesic_buffer(shapely.Point(37.5, 47.5), 1000.0, quad_segs=64)
     assert geodesic_area_m2(disc) == pytest.approx(math.pi * 1000.0**2, rel=2e-3)
+
+
+def test_geodesic_area_ignores_ring_orientation():
+    from shapely.geometry import MultiPolygon, Polygon
+
+    a = box(37.0, 47.0, 37.01, 47.01)
+    cw = shapely.orient_polygons(box(37.02, 47.0, 37.03, 47.01), exterior_cw=True)
+    one = geodesic_area_m2(a)
+    assert geodesic_area_m2(MultiPolygon([a, cw])) == pytest.approx(2 * one, rel=1e-6)
+    hole = box(37.002, 47.002, 37.004, 47.004)
+    same_way = Polygon(a.exterior.coords, [hole.exterior.coords])  # hole drawn like its shell
+    assert geodesic_area_m2(same_way) == pytest.approx(one - geodesic_area_m2(hole), rel=1e-6)

@@ -39,16 +39,25 @@ def scene(make_raster, make_vector):
         rank=[3, 1, 2],
     )
     regions = make_vector(
-        [box(X0 - 1000, Y0 - 5000, X0 + 5000, Y0 + 1000)], crs="EPSG:3035", filename="r.gpkg",
+        [box(X0 - 1000, Y0 - 5000, X0 + 5000, Y0 + 1000)],
+        crs="EPSG:3035",
+        filename="r.gpkg",
         name=["Testland"],
     )
     control = make_vector(
-        [box(X0, Y0 - 5000, X0 + 2000, Y0 - 3000)], crs="EPSG:3035", filename="c.gpkg",
-        date=["2026-08-22"], **{"class": ["russian_controlled"]},
+        [box(X0, Y0 - 5000, X0 + 2000, Y0 - 3000)],
+        crs="EPSG:3035",
+        filename="c.gpkg",
+        date=["2026-08-22"],
+        **{"class": ["russian_controlled"]},
     )
     return Inputs(
-        deposits=deposits, contamination=raster, regions=regions, control=control,
-        start_date=dt.date(2027, 1, 1), buffer_m=0,
+        deposits=deposits,
+        contamination=raster,
+        regions=regions,
+        control=control,
+        start_date=dt.date(2027, 1, 1),
+        buffer_m=0,
     )
 
 
@@ -85,9 +94,7 @@ def test_same_seed_same_bytes_and_ordered_quantiles(scene):
 def test_widening_one_range_widens_the_region_interval(scene):
     params = load_default_params()
     manual = params.method("manual")
-    wide = dataclasses.replace(
-        manual, productivity_m2_per_team_day=Range(20.0, 150.0, 400.0)
-    )
+    wide = dataclasses.replace(manual, productivity_m2_per_team_day=Range(20.0, 150.0, 400.0))
     wider = dataclasses.replace(
         params, methods=tuple(wide if m.name == "manual" else m for m in params.methods)
     )
@@ -151,15 +158,28 @@ def test_sensitivity_ranks_the_drivers(scene):
     swings = [s.swing for s in cost]
     assert swings == sorted(swings, reverse=True) and len(cost) > 5
     high = next(d for d in r.deposits if d.name == "High")
-    assert high.cost_driver is not None and high.cost_driver.startswith(("methods.", "classes.high"))
+    assert high.cost_driver is not None and high.cost_driver.startswith(
+        ("methods.", "classes.high")
+    )
     doc = rep.to_json_dict(r)
     assert doc["sensitivity"]["Testland"]["cost_usd"][0]["parameter"] == cost[0].parameter
 
 
 def test_cli_schedule_compare_and_sensitivity(scene, tmp_path, write_toml):
-    args = ["--deposits", str(scene.deposits), "--contamination", str(scene.contamination),
-            "--regions", str(scene.regions), "--control", str(scene.control), "--draws", "50",
-            "--start-date", "2027-01-01"]
+    args = [
+        "--deposits",
+        str(scene.deposits),
+        "--contamination",
+        str(scene.contamination),
+        "--regions",
+        str(scene.regions),
+        "--control",
+        str(scene.control),
+        "--draws",
+        "50",
+        "--start-date",
+        "2027-01-01",
+    ]
     csv_path = tmp_path / "plan.csv"
     res = runner.invoke(app, ["schedule", *args, "--csv", str(csv_path)])
     assert res.exit_code == 0, res.stderr

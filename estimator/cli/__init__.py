@@ -3,7 +3,7 @@
 One module per command; ``_common`` defines the app, shared options and error translation.
 """
 
-from . import params, report, schedule  # noqa: F401  (registers the commands)
+from . import hazard, map, params, regions, report, schedule  # noqa: F401  (registers the commands)
 from ._common import app
 
 __all__ = ["app"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -48,13 +51,89 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+#: Signals that stop a run cleanly: outputs are written atomically, so none is left half-done.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM or SIGINT, so that every ``finally`` runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_signals_raise():
+    """Turn SIGTERM (and SIGINT) into ``Stopped`` while a command runs; restore after.
+
+    An exception raised from a signal handler can land anywhere, for instance between a lock's
+    release and the ``try`` that guards it; whatever then escapes (``RuntimeError: release
+    unlocked lock``, ...) is reported as the stop it is, not as an internal error.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        # A second signal ends the process at once: the first one's cleanup is under way.
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        received.append(signum)
+        raise Stopped(signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, stop)
+    try:
+        yield
+    except Stopped:
+        raise
+    except BaseException as exc:
+        if received:
+            raise Stopped(received[0]) from exc
+        raise
+    else:
+        if received:  # a library swallowed the interruption: honour it all the same
+            raise Stopped(received[0])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def _read_failure(exc: BaseException) -> str | None:
+    """One line for a GDAL read error met mid-run (a truncated or corrupt file), else None."""
+    rio_errors = sys.modules.get("rasterio.errors")
+    if rio_errors is None or not isinstance(exc, rio_errors.RasterioIOError):
+        return None
+    causes: list[str] = []
+    e: BaseException | None = exc
+    while e is not None and len(causes) < 4:
+        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if text and "See previous exception" not in text and not any(text in c for c in causes):
+            causes.append(text)
+        e = e.__cause__ or e.__context__
+    detail = "; ".join(causes[:2]) or str(exc)
+    return (
+        f"cannot read raster data ({detail}); the file may be truncated or corrupt: "
+        "re-export or re-download it"
+    )
+
+
 def handle_errors(func: F) -> F:
-    """Translate library errors into one-line messages and exit codes (no tracebacks)."""
+    """Translate library errors into one-line messages and exit codes (no tracebacks).
+
+    Exit codes: 2 for bad input (``InputDataError``, ``ParameterError``, bad options, unreadable
+    raster data), 1 for any other failure, 128 + signal number when stopped by SIGINT (130) or
+    SIGTERM (143): outputs are written atomically, so an interrupted run leaves none half-done.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with _stop_signals_raise():
+                return func(*args, **kwargs)
         except (InputDataError, ParameterError) as exc:
             raise fail(str(exc), EXIT_BAD_INPUT) from None
         except typer.BadParameter as exc:
@@ -62,17 +141,28 @@ def handle_errors(func: F) -> F:
             raise fail(f"{hint}: {exc.message}" if hint else exc.message, EXIT_BAD_INPUT) from None
         except EstimatorError as exc:
             raise fail(str(exc), EXIT_FAILURE) from None
-        except KeyboardInterrupt:
-            err_console().print("demine: interrupted; no partial output was written", markup=False)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt as exc:
+            signum = getattr(exc, "signum", signal.SIGINT)
+            name = signal.Signals(signum).name
+            err_console().print(
+                f"demine: interrupted ({name}); no partial output was written", markup=False
+            )
+            raise typer.Exit(128 + signum) from None
         except BrokenPipeError:
             raise typer.Exit(EXIT_FAILURE) from None
         except typer.Exit:
             raise
+        except OSError as exc:
+            message = _read_failure(exc)
+            if message is not None:
+                raise fail(message, EXIT_BAD_INPUT) from None
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise fail(f"{where}{exc.strerror or exc}", EXIT_FAILURE) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
             logger.debug("internal error", exc_info=True)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise fail(
-                f"internal error: {type(exc).__name__}: {exc} (run with -vv for details and "
+                f"internal error: {type(exc).__name__}: {first} (run with -vv for details and "
                 "please report it)",
                 EXIT_FAILURE,
             ) from None
@@ -85,6 +175,13 @@ def setup_logging(verbose: int, quiet: int) -> None:
     logging.basicConfig(
         stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s"
     )
+    # Library warnings (GDAL's, pandas') become log records shown with -v only: what matters
+    # to a result is in its rows' reasons, and errors stay one line.
+    # GDAL's own complaints (logged by rasterio and pyogrio) likewise: a file GDAL cannot use
+    # ends in one error line that says so.
+    logging.captureWarnings(True)
+    for name in ("py.warnings", "rasterio", "pyogrio"):
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def _version_callback(value: bool) -> None:
@@ -138,7 +235,13 @@ def parse_teams(value: str | None) -> tuple[tuple[str, int], ...]:
 
 
 def check_output_paths(**paths: Path | None) -> None:
-    """Refuse output paths that are directories or sit in a missing directory (exit 2)."""
+    """Refuse, before any work, output paths that cannot be written (exit 2).
+
+    A path that is a directory, sits in a missing directory or in one that cannot be written
+    (tried by creating and removing a temporary file there) is refused.
+    """
+    from ..io import check_output_path
+
     for name, path in paths.items():
         if path is None:
             continue
@@ -149,6 +252,10 @@ def check_output_paths(**paths: Path | None) -> None:
             raise typer.BadParameter(
                 f"{path}: directory {path.parent} does not exist", param_hint=hint
             )
+        try:
+            check_output_path(path)
+        except InputDataError as exc:
+            raise typer.BadParameter(str(exc), param_hint=hint) from None
 
 
 def build_inputs(

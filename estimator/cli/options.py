@@ -22,7 +22,23 @@ Contamination = Annotated[
     typer.Option(
         "--contamination",
         help="Contamination raster of hazard classes (any GDAL raster, any CRS).",
-        show_default="embedded proxy",
+        show_default="embedded proxy; none with --hazard-areas",
+    ),
+]
+HazardAreas = Annotated[
+    Path | None,
+    typer.Option(
+        "--hazard-areas",
+        help="Suspected/confirmed hazardous-area polygons (SHA/CHA, any OGR format), overlaid "
+        "exactly; they take precedence over the raster, which fills the rest only if "
+        "--contamination is given (else the rest is unknown).",
+    ),
+]
+HazardClassField = Annotated[
+    str,
+    typer.Option(
+        "--hazard-class-field",
+        help="Field of --hazard-areas holding the class: a class name, a raster value, or SHA/CHA.",
     ),
 ]
 Regions = Annotated[

@@ -20,8 +20,8 @@ from ._common import (
     err_console,
     handle_errors,
     setup_logging,
-    with_progress,
 )
+from ._steps import run_step
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class Format(StrEnum):
 def report(
     deposits: opt.Deposits = None,
     contamination: opt.Contamination = None,
+    hazard_areas: opt.HazardAreas = None,
+    hazard_class_field: opt.HazardClassField = "class",
     regions: opt.Regions = None,
     control: opt.Control = None,
     params: opt.ParamsFile = None,
@@ -55,6 +57,31 @@ def report(
     geojson: Annotated[
         Path | None,
         typer.Option("--geojson", help="Write footprints with results as RFC 7946 GeoJSON."),
+    ] = None,
+    gpkg: Annotated[
+        Path | None,
+        typer.Option(
+            "--gpkg",
+            help="Write a GeoPackage for QGIS: deposits, regions and hazard_in_footprints "
+            "(clearance-task polygons), each with a default style.",
+        ),
+    ] = None,
+    hazard_geojson: Annotated[
+        Path | None,
+        typer.Option(
+            "--hazard-geojson",
+            help="Write the clearance-task polygons (footprint parts per hazard class) as GeoJSON.",
+        ),
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", help="Write a self-contained HTML report (tables, assumptions, map)."
+        ),
+    ] = None,
+    map_png: Annotated[
+        Path | None,
+        typer.Option("--map", help="Also draw the map (A4 PNG); the Markdown report links to it."),
     ] = None,
     band: opt.Band = 1,
     point_radius_m: opt.PointRadiusM = None,
@@ -78,6 +105,19 @@ def report(
         Path | None,
         typer.Option("--sensitivity-png", help="Also draw the tornado charts to this PNG."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Local processes for the overlay (1 = serial). Default: the number of cores "
+            "for long jobs, serial for small ones.",
+            show_default="auto",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Run the overlay on a Dask scheduler (tcp://host:8786)."),
+    ] = None,
     verbose: opt.Verbose = 0,
     quiet: opt.Quiet = 0,
 ) -> None:
@@ -88,9 +128,13 @@ def report(
 
     setup_logging(verbose, quiet)
     check_output_paths(output=output, geojson=geojson, **{"sensitivity-png": sensitivity_png})
+    check_output_paths(gpkg=gpkg, html=html, map=map_png, **{"hazard-geojson": hazard_geojson})
+    _check_suffixes(gpkg=gpkg, map=map_png)
     inputs = build_inputs(
         deposits=deposits,
         contamination=contamination,
+        hazard_areas=hazard_areas,
+        hazard_class_field=hazard_class_field,
         regions=regions,
         control=control,
         params=params,
@@ -105,9 +149,12 @@ def report(
         access_date=access_date,
         priority=priority,
         teams=teams,
+        workers=workers,
+        scheduler=scheduler,
     )
     err = err_console()
-    result = with_progress(
+    result = run_step(
+        "estimate",
         quiet,
         lambda progress: estimate(
             inputs,
@@ -128,6 +175,10 @@ def report(
         dio.write_json(rep.to_geojson(result), geojson, indent=None)
         logger.info("wrote %s", geojson)
 
+    _write_outputs(
+        result, quiet=quiet, gpkg=gpkg, hazard_geojson=hazard_geojson, html=html, map_png=map_png
+    )
+
     if fmt is Format.table and output is None:
         # A pipe or file gets the full width; a terminal its own.
         out = Console(highlight=False)
@@ -140,7 +191,7 @@ def report(
     elif fmt is Format.csv:
         text = rep.to_csv(result)
     elif fmt is Format.markdown:
-        text = rep.to_markdown(result)
+        text = rep.markdown_document(result, map_href=_href(map_png, output))
     else:
         console = Console(record=True, width=240, file=io.StringIO(), highlight=False)
         _print_table(console, result, quiet=quiet, sensitivity=sensitivity)
@@ -170,3 +221,74 @@ def _print_table(console: Console, result, *, quiet: int, sensitivity: bool) -> 
     if sensitivity:
         for table in rep.render_sensitivity(result):
             console.print(table)
+
+
+def _check_suffixes(**paths: Path | None) -> None:
+    """Refuse output names GDAL or a browser would not recognise (exit 2, before any work)."""
+    wanted = {"gpkg": ".gpkg", "map": ".png"}
+    for name, path in paths.items():
+        if path is not None and path.suffix.lower() != wanted[name]:
+            raise typer.BadParameter(
+                f"{path}: name it *{wanted[name]}", param_hint=f"--{name.replace('_', '-')}"
+            )
+
+
+def _href(map_png: Path | None, output: Path | None) -> str | None:
+    """Return the map's path as the Markdown file sees it (relative to it when possible)."""
+    import os
+
+    if map_png is None:
+        return None
+    base = output.parent if output is not None else Path.cwd()
+    try:
+        return Path(os.path.relpath(map_png.resolve(), base.resolve())).as_posix()
+    except ValueError:  # another drive on Windows
+        return map_png.resolve().as_uri()
+
+
+def _write_outputs(
+    result,
+    *,
+    quiet: int,
+    gpkg: Path | None,
+    hazard_geojson: Path | None,
+    html: Path | None,
+    map_png: Path | None,
+) -> None:
+    """Write the GeoPackage, task-polygon GeoJSON, map and HTML report that were asked for."""
+    from .. import io as dio
+
+    written: list[Path] = []
+    if gpkg is not None or hazard_geojson is not None:
+        from ..taskpolygons import build_task_polygons, to_hazard_geojson
+
+        tasks = run_step(
+            "hazard polygons",
+            quiet,
+            lambda progress: build_task_polygons(result, progress=progress),
+        )
+        if hazard_geojson is not None:
+            dio.write_json(to_hazard_geojson(result, tasks), hazard_geojson, indent=None)
+            written.append(hazard_geojson)
+        if gpkg is not None:
+            from ..gpkg import write_report_gpkg
+
+            run_step("GeoPackage", quiet, lambda _: write_report_gpkg(result, tasks, gpkg))
+            written.append(gpkg)
+    if html is not None or map_png is not None:
+        from .. import plot
+
+        # A4 at 300 dpi for print; a page on screen (HTML alone) needs only 150 dpi.
+        size = {} if map_png is not None else {"width_px": 1240, "height_px": 1754, "dpi": 150}
+        png = run_step("map", quiet, lambda _: plot.render_map(result, **size))
+        if map_png is not None:
+            dio.write_bytes(png, map_png)
+            written.append(map_png)
+        if html is not None:
+            from ..html import report_html
+
+            dio.write_text(report_html(result, map_png=png), html)
+            written.append(html)
+    if quiet == 0:
+        for path in written:
+            err_console().print(f"wrote {path}", markup=False)

@@ -1,0 +1,246 @@
+"""``demine regions``: hazard area and release cost of whole regions (the needs-assessment view)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ._common import app, err_console, handle_errors, setup_logging
+
+logger = logging.getLogger(__name__)
+
+KM2 = 1e6
+
+
+class Format(StrEnum):
+    """Output formats."""
+
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+
+
+def _rows(result) -> list[dict[str, object]]:
+    rows = []
+    for r in result.regions:
+        row: dict[str, object] = {"region": r.name, "area_m2": r.area_m2}
+        for name in result.class_names:
+            row[f"{name}_area_m2"] = r.hazard_area_m2[name]
+        row["unknown_area_m2"] = r.unknown_area_m2
+        row["outside_raster_area_m2"] = r.outside_raster_area_m2
+        row.update(r.figures)
+        for m, v in r.clearance_area_m2_by_method.items():
+            row[f"clearance_area_m2_{m}"] = v
+        rows.append(row)
+    return rows
+
+
+def _table(result) -> Table:
+    t = Table(
+        title=(
+            "Whole regions: hazard area and the cost of releasing all of it "
+            f"(modes of the parameters, {result.meta['currency']} {result.meta['price_year']})"
+        ),
+        title_justify="left",
+    )
+    t.add_column("Region")
+    t.add_column("Area km²", justify="right")
+    for name in result.class_names:
+        t.add_column(f"{name} km²", justify="right")
+    t.add_column("Unknown km²", justify="right")
+    t.add_column("TS km²", justify="right")
+    t.add_column("Clearance km²", justify="right")
+    t.add_column("Team-days", justify="right")
+    t.add_column("Cost", justify="right")
+    for r in result.regions:
+        f = r.figures
+        t.add_row(
+            r.name,
+            f"{r.area_m2 / KM2:,.1f}",
+            *(f"{r.hazard_area_m2[n] / KM2:,.1f}" for n in result.class_names),
+            f"{r.unknown_area_m2 / KM2:,.1f}",
+            f"{f['ts_area_m2'] / KM2:,.1f}",
+            f"{f['clearance_area_m2'] / KM2:,.2f}",
+            f"{f['team_days']:,.0f}",
+            f"{f['cost_usd'] / 1e6:,.1f} M",
+        )
+    return t
+
+
+def _markdown(result) -> str:
+    head = ["Region", "Area km²", *(f"{n} km²" for n in result.class_names)]
+    head += ["Unknown km²", "TS km²", "Clearance km²", "Team-days", "Cost (M)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in result.regions:
+        f = r.figures
+        cells = [r.name, f"{r.area_m2 / KM2:,.1f}"]
+        cells += [f"{r.hazard_area_m2[n] / KM2:,.1f}" for n in result.class_names]
+        cells += [
+            f"{r.unknown_area_m2 / KM2:,.1f}",
+            f"{f['ts_area_m2'] / KM2:,.1f}",
+            f"{f['clearance_area_m2'] / KM2:,.2f}",
+            f"{f['team_days']:,.0f}",
+            f"{f['cost_usd'] / 1e6:,.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _csv(result) -> str:
+    rows = _rows(result)
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
+
+
+class _LineProgress:
+    """Progress lines on stderr when it is not a terminal: blocks done and ETA, every 10 s."""
+
+    def __init__(self, console: Console, every_s: float = 10.0):
+        self.console = console
+        self.every_s = every_s
+        self.start = time.monotonic()
+        self.last = self.start
+
+    def __call__(self, frac: float, msg: str) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every_s or frac <= 0 or frac >= 1:
+            return
+        self.last = now
+        eta = (now - self.start) * (1 - frac) / frac
+        self.console.print(f"demine: {msg} ({frac:.0%}), ETA {eta:,.0f} s", markup=False)
+
+
+@app.command()
+@handle_errors
+def regions(
+    contamination: Annotated[
+        Path | None,
+        typer.Option(
+            "--contamination",
+            help="Contamination raster of hazard classes (any GDAL raster, any CRS).",
+            show_default="embedded proxy",
+        ),
+    ] = None,
+    regions_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--regions", help="Region polygons with a 'name' field.", show_default="embedded"
+        ),
+    ] = None,
+    params: Annotated[
+        Path | None,
+        typer.Option("--params", help="Parameter file (TOML) laid over the defaults."),
+    ] = None,
+    region: Annotated[
+        list[str] | None,
+        typer.Option("--region", help="Only this region (repeatable, case-insensitive)."),
+    ] = None,
+    band: Annotated[int, typer.Option("--band", help="Raster band holding the classes.")] = 1,
+    assume_crs: Annotated[
+        str | None,
+        typer.Option("--assume-crs", help="CRS for vector files that declare none (EPSG:XXXX)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Local processes (1 = serial). Default: the number of cores for long jobs.",
+            show_default="auto",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="Address of a Dask scheduler (tcp://host:8786) to run on."
+        ),
+    ] = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", help="Output format on stdout.")
+    ] = Format.table,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the result to this file instead of stdout."),
+    ] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
+) -> None:
+    """Hazard area by class of each whole region and the cost of releasing all of it."""
+    from .. import io as dio
+    from ..wholeregion import summarize_whole_regions
+
+    setup_logging(verbose, quiet)
+    if band < 1:
+        raise typer.BadParameter(f"{band}: bands are numbered from 1", param_hint="--band")
+    if workers is not None and workers < 1:
+        raise typer.BadParameter(f"{workers}: must be at least 1", param_hint="--workers")
+    if output is not None and (output.is_dir() or not output.parent.exists()):
+        raise typer.BadParameter(
+            f"{output}: give a file path in an existing directory", param_hint="--output"
+        )
+    err = err_console()
+
+    def run(progress):
+        return summarize_whole_regions(
+            contamination=contamination,
+            regions=regions_path,
+            params=params,
+            regions_filter=tuple(region or ()),
+            band=band,
+            assume_crs=assume_crs,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
+        )
+
+    if quiet == 0 and err.is_terminal:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("overlay", total=1.0)
+            result = run(lambda f, msg: bar.update(task, completed=f, description=msg[:40]))
+    else:
+        result = run(_LineProgress(err) if quiet == 0 else None)
+
+    if fmt is Format.table and output is None:
+        out = Console(soft_wrap=False, highlight=False, width=200)
+        out.print(_table(result))
+        return
+    if fmt is Format.json:
+        text = json.dumps({"demine": result.meta, "regions": _rows(result)}, indent=2) + "\n"
+    elif fmt is Format.csv:
+        text = _csv(result)
+    elif fmt is Format.markdown:
+        text = _markdown(result)
+    else:
+        buf = Console(record=True, width=200, file=io.StringIO(), highlight=False)
+        buf.print(_table(result))
+        text = buf.export_text()
+    if output is not None:
+        dio.write_text(text, output)
+        if quiet == 0:
+            err.print(f"wrote {output}", markup=False)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()

@@ -1,0 +1,268 @@
+"""Whole-region statistics: hazard area by class of each region, and the cost of releasing it all.
+
+The needs-assessment view: instead of the ground under deposits, every hectare of each region is
+overlaid with the contamination raster (exact coverage, ellipsoidal cell areas, streamed block by
+block with the same engine and parallel backend as the deposit overlay) and run through the same
+land-release model at the modes of the parameter file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyproj
+import shapely
+
+from . import __version__
+from .errors import InputDataError
+from .io import default_data, read_vector
+from .model import release_land
+from .overlay import geodesic_area_m2, overlay_footprints, polygonal_parts
+from .params import Params, load_params
+from .uncertainty import mode_draws
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RegionStatistics", "WholeRegionReport", "summarize_whole_regions"]
+
+Progress = Callable[[float, str], None]
+
+_LONLAT = pyproj.CRS.from_epsg(4326)
+#: Densify region borders before reprojection so they stay straight in the raster's CRS.
+_DENSIFY_DEG = 0.002
+_DENSIFY_M = 200.0
+
+#: Model figures reported per region, in this order.
+FIGURES = (
+    "nts_area_m2",
+    "ts_area_m2",
+    "clearance_area_m2",
+    "team_days",
+    "cost_usd",
+    "expected_items",
+    "expected_accidents",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionStatistics:
+    """Hazard areas of one whole region and the modelled cost of releasing all of it.
+
+    Attributes
+    ----------
+    name : str
+        Region name.
+    area_m2 : float
+        Geodesic area of the region, m2.
+    hazard_area_m2 : dict of str to float
+        Area of each hazard class inside the region, m2.
+    unknown_area_m2 : float
+        Area without contamination data (nodata cells and ground outside the raster), m2;
+        assessed as the parameter file's ``unknown_area_class``.
+    outside_raster_area_m2 : float
+        The part of ``unknown_area_m2`` outside the raster's extent, m2.
+    figures : dict of str to float
+        Model figures at the modes: areas (m2), team-days, cost (US$), expected items and
+        accidents (see :data:`FIGURES`).
+    clearance_area_m2_by_method, team_days_by_method : dict of str to float
+        Clearance area (m2) per clearance method and team-days per method.
+    """
+
+    name: str
+    area_m2: float
+    hazard_area_m2: dict[str, float]
+    unknown_area_m2: float
+    outside_raster_area_m2: float
+    figures: dict[str, float]
+    clearance_area_m2_by_method: dict[str, float] = field(default_factory=dict)
+    team_days_by_method: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WholeRegionReport:
+    """Whole-region statistics of a run, with what produced them."""
+
+    meta: dict[str, Any]
+    class_names: tuple[str, ...]
+    clearance_methods: tuple[str, ...]
+    method_names: tuple[str, ...]
+    regions: list[RegionStatistics]
+
+
+def _read_regions(path: Path, assume_crs: str | None) -> tuple[list[str], list[shapely.Geometry]]:
+    gdf = read_vector(path, what="regions", option="--regions", assume_crs=assume_crs)
+    columns = {c.lower(): c for c in gdf.columns}
+    name_col = columns.get("name")
+    if name_col is None:
+        raise InputDataError(
+            f"{path}: the regions layer has no 'name' field; add one holding each region's name"
+        )
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    step = _DENSIFY_DEG if gdf.crs.is_geographic else _DENSIFY_M
+    to_lonlat = pyproj.Transformer.from_crs(gdf.crs, _LONLAT, always_xy=True)
+    by_name: dict[str, list[shapely.Geometry]] = {}
+    for name, geom in zip(gdf[name_col], gdf.geometry, strict=True):
+        if not geom.is_valid:
+            geom = polygonal_parts(shapely.make_valid(geom))
+        lonlat = shapely.transform(
+            shapely.segmentize(geom, step),
+            lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1])),
+        )
+        if not lonlat.is_valid:
+            lonlat = polygonal_parts(shapely.make_valid(lonlat))
+        text = "" if name is None or (isinstance(name, float) and math.isnan(name)) else str(name)
+        by_name.setdefault(text or "(unnamed region)", []).append(lonlat)
+    if not by_name:
+        raise InputDataError(f"{path}: the regions layer has no polygons")
+    names = list(by_name)
+    return names, [shapely.union_all(parts) for parts in by_name.values()]
+
+
+def summarize_whole_regions(
+    *,
+    contamination: str | os.PathLike[str] | None = None,
+    regions: str | os.PathLike[str] | None = None,
+    params: Params | str | os.PathLike[str] | None = None,
+    regions_filter: Sequence[str] = (),
+    band: int = 1,
+    assume_crs: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+) -> WholeRegionReport:
+    """Hazard area by class of each whole region, and the cost of releasing all of it.
+
+    Parameters
+    ----------
+    contamination : path-like, optional
+        Contamination raster of hazard classes; default: the embedded proxy.
+    regions : path-like, optional
+        Region polygons with a ``name`` field; default: the embedded oblasts. Features with the
+        same name are merged.
+    params : Params or path-like, optional
+        Parameters, or a parameter file laid over the embedded defaults.
+    regions_filter : sequence of str
+        Only these regions (case-insensitive); all when empty.
+    band : int
+        Raster band holding the classes (1-based).
+    assume_crs : str, optional
+        CRS for a regions file that declares none.
+    workers, scheduler : optional
+        Local processes or a Dask scheduler address, as in
+        :func:`estimator.overlay.overlay_footprints`.
+    progress : callable, optional
+        Called as ``progress(fraction_done, message)``.
+
+    Returns
+    -------
+    WholeRegionReport
+        One entry per region, in the order of the regions file.
+
+    Raises
+    ------
+    InputDataError
+        If an input cannot be read, a region name is unknown, or a raster value has no class.
+    ParameterError
+        If the parameter file is invalid.
+    """
+    data = None
+
+    def default(path, name: str) -> Path:
+        nonlocal data
+        if path is not None:
+            return Path(path)
+        data = data or default_data()
+        return getattr(data, name)
+
+    if not isinstance(params, Params):
+        params = load_params(params, defaults=default(None, "parameters"))
+    raster_path = default(contamination, "contamination")
+    regions_path = default(regions, "regions")
+    names, geoms = _read_regions(regions_path, assume_crs)
+    if regions_filter:
+        lookup = {n.casefold(): i for i, n in enumerate(names)}
+        unknown = [r for r in regions_filter if r.casefold() not in lookup]
+        if unknown:
+            raise InputDataError(
+                f"--region {unknown[0]!r}: no such region in {regions_path}; valid names: "
+                + ", ".join(names)
+            )
+        keep = sorted({lookup[r.casefold()] for r in regions_filter})
+        names, geoms = [names[i] for i in keep], [geoms[i] for i in keep]
+
+    overlays = overlay_footprints(
+        raster_path, geoms, band=band, workers=workers, scheduler=scheduler, progress=progress
+    )
+    classes = params.classes
+    class_index = {c.raster_value: k for k, c in enumerate(classes)}
+    hazard = np.zeros((len(names), len(classes)))
+    unknown = np.zeros(len(names))
+    outside = np.zeros(len(names))
+    for i, va in enumerate(overlays):
+        if va is None:
+            continue
+        for value, area in zip(va.values.tolist(), va.area_m2.tolist(), strict=True):
+            k = class_index.get(int(value)) if float(value).is_integer() else None
+            if k is None:
+                raise InputDataError(
+                    f"{raster_path}: raster value {value:g} (in region {names[i]!r}) has no class "
+                    f"in the parameter file {params.source}; add a [classes.NAME] table with that "
+                    "raster_value, or set it to nodata"
+                )
+            hazard[i, k] += area
+        unknown[i] = va.unknown_area_m2
+        outside[i] = va.outside_area_m2
+
+    assessed = hazard.copy()
+    unknown_k = params.class_names.index(params.general.unknown_area_class)
+    assessed[:, unknown_k] += unknown
+    draws = mode_draws(params)
+    release = release_land(assessed, draws)
+    out: list[RegionStatistics] = []
+    for i, name in enumerate(names):
+        out.append(
+            RegionStatistics(
+                name=name,
+                area_m2=geodesic_area_m2(geoms[i]),
+                hazard_area_m2={c.name: float(hazard[i, k]) for k, c in enumerate(classes)},
+                unknown_area_m2=float(unknown[i]),
+                outside_raster_area_m2=float(outside[i]),
+                figures={f: float(getattr(release, f)[i, 0]) for f in FIGURES},
+                clearance_area_m2_by_method={
+                    m: float(release.clearance_area_m2_by_method[i, j, 0])
+                    for j, m in enumerate(draws.clearance_methods)
+                },
+                team_days_by_method={
+                    m: float(release.team_days_by_method[i, j, 0])
+                    for j, m in enumerate(draws.method_names)
+                },
+            )
+        )
+    meta = {
+        "version": __version__,
+        "params_sha256": params.sha256,
+        "params_source": str(params.source),
+        "currency": params.currency,
+        "price_year": params.price_year,
+        "unknown_area_class": params.general.unknown_area_class,
+        "inputs": {
+            "contamination": str(raster_path),
+            "band": band,
+            "regions": str(regions_path),
+            "region_filter": list(regions_filter),
+        },
+    }
+    return WholeRegionReport(
+        meta=meta,
+        class_names=params.class_names,
+        clearance_methods=draws.clearance_methods,
+        method_names=draws.method_names,
+        regions=out,
+    )

@@ -1,0 +1,221 @@
+"""The block engine against the reference (one exactextract call per footprint) and by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyproj
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from shapely.geometry import MultiPolygon, Polygon, box
+
+from estimator import overlay
+from estimator.overlay import (
+    _CellAreaModel,
+    _coverage_runs,
+    _ring_edges,
+    cell_areas_m2,
+    overlay_footprints,
+    zonal_sums,
+)
+
+GRIDS = {
+    # crs: (transform, lon/lat of the centre)
+    "EPSG:3035": Affine(30, 0, 6_000_000, 0, -30, 2_800_000),
+    "EPSG:32637": Affine(30, 0, 400_000, 0, -30, 5_300_000),
+    "EPSG:4326": Affine(0.0004, 0, 37.5, 0, -0.0004, 47.9),
+}
+
+
+def _blob(rng, cx, cy, r, n, hole=False):
+    ang = np.sort(rng.uniform(0, 2 * math.pi, n))
+    rad = r * rng.uniform(0.5, 1.0, n)
+    p = Polygon(np.column_stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)]))
+    if hole:
+        p = p.difference(shapely.Point(cx, cy).buffer(r * 0.3))
+    return shapely.make_valid(p)
+
+
+def _footprints(transform: Affine, crs: str, w: int, h: int, seed: int):
+    """Random lon/lat footprints over a w x h grid: holes, parts, edges, tiny, outside."""
+    rng = np.random.default_rng(seed)
+    cell = abs(transform.a)
+    x0, y1 = transform.c, transform.f
+    x1, y0 = x0 + w * cell, y1 - h * abs(transform.e)
+    geoms = []
+    for i in range(14):
+        cx, cy = (
+            rng.uniform(x0 - 5 * cell, x1 + 5 * cell),
+            rng.uniform(y0 - 5 * cell, y1 + 5 * cell),
+        )
+        geoms.append(
+            _blob(rng, cx, cy, rng.uniform(3, 60) * cell, int(rng.integers(3, 50)), i % 3 == 0)
+        )
+    geoms.append(box(x0 + 2 * cell, y1 - 9 * cell, x0 + 40 * cell, y1 - 3 * cell))  # on grid lines
+    geoms.append(
+        box(x0 + 10.3 * cell, y1 - 10.6 * cell, x0 + 10.4 * cell, y1 - 10.5 * cell)
+    )  # tiny
+    geoms.append(box(x0 - 50 * cell, y0 - 50 * cell, x1 + 50 * cell, y1 + 50 * cell))  # all of it
+    geoms.append(
+        MultiPolygon(
+            [box(x0, y1 - 5 * cell, x0 + 5 * cell, y1), box(x1 - 7 * cell, y0, x1, y0 + 3 * cell)]
+        )
+    )
+    geoms.append(box(x1 + 10 * cell, y0, x1 + 20 * cell, y1))  # outside the raster
+    geoms.append(
+        shapely.geometry.polygon.orient(geoms[0].buffer(0), -1.0)
+        if geoms[0].geom_type == "Polygon"
+        else geoms[0]
+    )
+    to_ll = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+    out = []
+    for g in geoms:
+        g = shapely.segmentize(g, 2 * cell)
+        out.append(shapely.transform(g, lambda xy: np.column_stack(to_ll.transform(*xy.T))))
+    return out
+
+
+def _classes(h, w, seed):
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 4, size=(h, w)).astype("uint8")
+    arr[rng.random((h, w)) < 0.05] = 255
+    arr[:, : w // 7] = 2  # a uniform stripe
+    return arr
+
+
+@pytest.mark.parametrize("crs", list(GRIDS))
+def test_blocks_equal_the_exactextract_reference(make_raster, crs, monkeypatch):
+    # several tiles (256 x 256 blocks) and several tasks per band
+    monkeypatch.setattr(overlay, "_TASK_CELLS", 2 * 256 * 256)
+    h, w = 300, 700
+    path = make_raster(_classes(h, w, 1), GRIDS[crs], crs=crs)
+    fps = [*_footprints(GRIDS[crs], crs, w, h, seed=2), None]
+    fast = overlay_footprints(path, fps, workers=1)
+    ref = overlay_footprints(path, fps, method="exactextract")
+    assert fast[-1] is None and ref[-1] is None
+    for a, b in zip(fast[:-1], ref[:-1], strict=True):
+        scale = max(b.data_area_m2 + b.unknown_area_m2, 1.0)
+        assert a.values.tolist() == b.values.tolist()
+        # exactextract reports coverage fractions in single precision
+        np.testing.assert_allclose(a.area_m2, b.area_m2, rtol=0, atol=1e-6 * scale)
+        assert a.nodata_area_m2 == pytest.approx(b.nodata_area_m2, abs=1e-6 * scale)
+        assert a.outside_area_m2 == pytest.approx(b.outside_area_m2, rel=1e-9, abs=1e-6)
+
+
+def test_no_nodata_cells_give_exactly_zero_unknown_area(make_raster):
+    t = GRIDS["EPSG:3035"]
+    path = make_raster(np.ones((50, 50), dtype="uint8"), t)
+    fp = _footprints(t, "EPSG:3035", 50, 50, seed=3)[:1]
+    va = overlay_footprints(path, [shapely.buffer(fp[0], 0)], workers=1)[0]
+    assert va.nodata_area_m2 == 0.0
+
+
+def test_coverage_runs_are_exact_against_shapely():
+    rng = np.random.default_rng(5)
+    polys = [
+        _blob(rng, rng.uniform(0, 30), rng.uniform(0, 20), rng.uniform(2, 12), 25, k % 2 == 0)
+        for k in range(8)
+    ]
+    polys.append(box(2.5, 3.5, 2.75, 3.75))
+    edges, sign, poly = _ring_edges(np.array(polys, dtype=object))
+    H, W = 20, 30
+    got = np.zeros((len(polys), H, W))
+    for p, r, c0, c1, cov in zip(*_coverage_runs(edges, sign, poly, 3, H, 4, W), strict=True):
+        got[p, r + 3, c0 + 4 : c1 + 4] += cov
+    cells = np.array([box(c, r, c + 1, r + 1) for r in range(H) for c in range(W)], dtype=object)
+    for k, p in enumerate(polys):
+        want = shapely.area(shapely.intersection(cells, p)).reshape(H, W)
+        np.testing.assert_allclose(got[k, 3:, 4:], want[3:, 4:], atol=1e-12)
+
+
+@pytest.mark.parametrize("res", [10, 30, 100])
+def test_cell_area_model_matches_exact_areas(res):
+    crs = pyproj.CRS.from_epsg(32637)
+    t = Affine(res, 0, 300_000, 0, -res, 5_420_000)
+    model = _CellAreaModel(crs, t)
+    rng = np.random.default_rng(0)
+    for r0, c0, h, w in [(0, 0, 512, 512), (3000, 7000, 512, 512), (0, 0, 512, 4096)]:
+        g, hc, exact = model.tile(r0, c0, h, w)
+        rows, cols = rng.integers(0, h, 500) + r0, rng.integers(0, w, 500) + c0
+        want = cell_areas_m2(crs, t, rows, cols)
+        got = exact[rows - r0, cols - c0] if exact is not None else g[rows - r0] * hc[cols - c0]
+        np.testing.assert_allclose(got, want, rtol=1e-7)
+
+
+def test_zonal_sums_by_hand(make_raster):
+    # 4 x 4 cells of 100 m in an equal-area CRS; value = column index; one nodata cell
+    t = Affine(100, 0, 6_000_000, 0, -100, 2_800_000)
+    arr = np.tile(np.arange(4, dtype="float32"), (4, 1))
+    arr[0, 3] = np.nan
+    path = make_raster(arr, t, nodata=np.nan)
+    x0, y1 = 6_000_000, 2_800_000
+    half_cells = box(x0 + 50, y1 - 400, x0 + 350, y1)  # half of col 0 and of col 3
+    z = zonal_sums(path, [half_cells, None, box(x0 + 500, y1, x0 + 600, y1 + 100)])
+    # cols 0..3 covered 0.5, 1, 1, 0.5 of each of 4 rows (10,000 m2 cells); nodata at (0, 3)
+    assert z.value_area[0] == pytest.approx(4 * 10_000 * (0 * 0.5 + 1 + 2) + 3 * 10_000 * 3 * 0.5)
+    assert z.data_area_m2[0] == pytest.approx(10_000 * (4 * 2.5 + 3 * 0.5))
+    assert z.nodata_area_m2[0] == pytest.approx(5_000)
+    assert z.outside_area_m2[0] == 0
+    assert z.value_area[1] == 0 and z.data_area_m2[1] == 0
+    assert z.outside_area_m2[2] == pytest.approx(10_000)
+
+
+def test_zonal_sums_equal_the_reference_per_value_areas(make_raster):
+    t = GRIDS["EPSG:32637"]
+    rng = np.random.default_rng(9)
+    arr = (rng.integers(0, 20, size=(300, 600)) / 20).astype("float32")
+    arr[rng.random(arr.shape) < 0.03] = np.nan
+    path = make_raster(arr, t, crs="EPSG:32637", nodata=np.nan)
+    fps = _footprints(t, "EPSG:32637", 600, 300, seed=4)
+    z = zonal_sums(path, fps, crs="EPSG:4326")
+    ref = overlay_footprints(path, fps, method="exactextract")
+    for i, va in enumerate(ref):
+        scale = max(va.data_area_m2 + va.unknown_area_m2, 1.0)
+        assert z.value_area[i] == pytest.approx(float(va.values @ va.area_m2), abs=1e-6 * scale)
+        assert z.data_area_m2[i] == pytest.approx(va.data_area_m2, abs=1e-6 * scale)
+        assert z.nodata_area_m2[i] == pytest.approx(va.nodata_area_m2, abs=1e-6 * scale)
+
+
+def test_striped_raster_and_many_values(tmp_path):
+    # an untiled (striped) raster, and a float raster with more distinct values than layers
+    t = GRIDS["EPSG:3035"]
+    rng = np.random.default_rng(2)
+    arr = rng.random((120, 90)).astype("float32")
+    path = tmp_path / "striped.tif"
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=90,
+        height=120,
+        count=1,
+        dtype="float32",
+        crs="EPSG:3035",
+        transform=t,
+        nodata=None,
+    ) as ds:
+        ds.write(arr, 1)
+    fps = _footprints(t, "EPSG:3035", 90, 120, seed=6)[:6]
+    fast = overlay_footprints(path, fps, workers=1)
+    ref = overlay_footprints(path, fps, method="exactextract")
+    for a, b in zip(fast, ref, strict=True):
+        assert a.values.tolist() == b.values.tolist()
+        np.testing.assert_allclose(a.area_m2, b.area_m2, rtol=0, atol=1e-3)
+
+
+def test_one_value_and_nodata_in_a_tile(make_raster):
+    # a regression: a byte tile holding one class and nodata (255) must keep its nodata apart
+    t = GRIDS["EPSG:3035"]
+    arr = np.full((60, 80), 3, dtype="uint8")
+    arr[10:20, 30:50] = 255
+    path = make_raster(arr, t)
+    fps = _footprints(t, "EPSG:3035", 80, 60, seed=8)
+    fast = overlay_footprints(path, fps, workers=1)
+    ref = overlay_footprints(path, fps, method="exactextract")
+    for a, b in zip(fast, ref, strict=True):
+        assert a.values.tolist() == b.values.tolist()
+        np.testing.assert_allclose(a.area_m2, b.area_m2, rtol=1e-6, atol=1e-3)
+        assert a.nodata_area_m2 == pytest.approx(b.nodata_area_m2, rel=1e-6, abs=1e-3)

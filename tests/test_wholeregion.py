@@ -1,0 +1,97 @@
+"""Whole-region statistics: hand-checked class areas, the model on them, and `demine regions`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from affine import Affine
+from shapely.geometry import box
+from typer.testing import CliRunner
+
+from estimator.cli import app
+from estimator.errors import InputDataError
+from estimator.model import release_land
+from estimator.pipeline import load_default_params
+from estimator.uncertainty import mode_draws
+from estimator.wholeregion import summarize_whole_regions
+
+from .conftest import DEFAULT_PARAMS
+
+X0, Y0 = 6_000_000.0, 2_800_000.0  # EPSG:3035 (equal area: every 100 m cell is 1 ha)
+runner = CliRunner()
+
+
+@pytest.fixture
+def scene(make_raster, make_vector):
+    # 10 x 20 cells of 100 m: west half class 1 (low), east half class 3 (high), a nodata row
+    arr = np.ones((10, 20), dtype="uint8")
+    arr[:, 10:] = 3
+    arr[9, :] = 255
+    raster = make_raster(arr, Affine(100, 0, X0, 0, -100, Y0), name="hazard.tif")
+    regions = make_vector(
+        [
+            box(X0, Y0 - 1000, X0 + 1050, Y0),  # all of the west half plus half a column of east
+            box(X0 + 1050, Y0 - 1000, X0 + 2500, Y0),  # the rest, 500 m of it off the raster
+        ],
+        crs="EPSG:3035",
+        filename="regions.gpkg",
+        name=["West", "East"],
+    )
+    return raster, regions
+
+
+def test_hand_checked_areas_and_model(scene):
+    raster, regions = scene
+    r = summarize_whole_regions(contamination=raster, regions=regions, params=DEFAULT_PARAMS)
+    west, east = r.regions
+    assert [west.name, east.name] == ["West", "East"]
+    # west: 9 data rows x 10 cells of class 1 + 9 x 0.5 cells of class 3; row 9: 10.5 cells nodata
+    # (regions travel through lon/lat like footprints: borders move by millimetres)
+    assert west.hazard_area_m2["low"] == pytest.approx(90 * 10_000, rel=1e-5)
+    assert west.hazard_area_m2["high"] == pytest.approx(4.5 * 10_000, rel=1e-5)
+    assert west.unknown_area_m2 == pytest.approx(10.5 * 10_000, rel=1e-5)
+    assert east.hazard_area_m2["high"] == pytest.approx(9 * 9.5 * 10_000, rel=1e-5)
+    assert east.outside_raster_area_m2 == pytest.approx(50 * 10_000, rel=1e-6)
+    assert east.unknown_area_m2 == pytest.approx((9.5 + 50) * 10_000, rel=1e-6)
+    assert west.area_m2 == pytest.approx(105 * 10_000, rel=1e-4)
+    # the same model as the deposit run, at the modes
+    params = load_default_params(DEFAULT_PARAMS)
+    area = np.zeros((1, len(params.classes)))
+    for k, name in enumerate(params.class_names):
+        area[0, k] = west.hazard_area_m2[name]
+    area[0, params.class_names.index(params.general.unknown_area_class)] += west.unknown_area_m2
+    want = release_land(area, mode_draws(params))
+    assert west.figures["cost_usd"] == pytest.approx(float(want.cost_usd[0, 0]), rel=1e-12)
+    assert west.figures["nts_area_m2"] == pytest.approx(west.area_m2, rel=1e-4)
+
+
+def test_region_filter_and_errors(scene, make_raster):
+    raster, regions = scene
+    r = summarize_whole_regions(
+        contamination=raster, regions=regions, params=DEFAULT_PARAMS, regions_filter=["east"]
+    )
+    assert [x.name for x in r.regions] == ["East"]
+    with pytest.raises(InputDataError, match="no such region"):
+        summarize_whole_regions(contamination=raster, regions=regions, regions_filter=["Nowhere"])
+    odd = make_raster(np.full((10, 20), 42, dtype="uint8"), Affine(100, 0, X0, 0, -100, Y0))
+    with pytest.raises(InputDataError, match="raster value 42"):
+        summarize_whole_regions(contamination=odd, regions=regions, params=DEFAULT_PARAMS)
+
+
+def test_cli_regions(scene, tmp_path):
+    raster, regions = scene
+    args = ["regions", "--contamination", str(raster), "--regions", str(regions)]
+    res = runner.invoke(app, [*args, "--format", "json", "--params", str(DEFAULT_PARAMS)])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["regions"]
+    assert [row["region"] for row in rows] == ["West", "East"]
+    assert rows[0]["low_area_m2"] == pytest.approx(900_000, rel=1e-5)
+    res = runner.invoke(app, [*args, "--workers", "0"])
+    assert res.exit_code == 2 and "--workers" in res.output
+    res = runner.invoke(app, [*args, "--region", "Atlantis"])
+    assert res.exit_code == 2 and "Atlantis" in res.output
+    out = tmp_path / "regions.csv"
+    res = runner.invoke(app, [*args, "--format", "csv", "-o", str(out), "-q"])
+    assert res.exit_code == 0 and out.read_text().startswith("region,area_m2,")
