@@ -392,14 +392,31 @@ def read_vector(
             if note:
                 notes.append(note)
                 logger.warning("%s: %s", p, note)
-            src = _source(p)
+
+            def read(enc: str | None):
+                src = _source(p)
+                try:
+                    return gpd.read_file(
+                        src, layer=layer, engine="pyogrio", on_invalid="ignore", encoding=enc
+                    )
+                finally:
+                    if src is not p:
+                        src.close()
+
             try:
-                gdf = gpd.read_file(
-                    src, layer=layer, engine="pyogrio", on_invalid="ignore", encoding=encoding
+                gdf = read(encoding)
+            except UnicodeDecodeError as exc:
+                if encoding is not None:
+                    raise
+                # Declared (or required) UTF-8 but not: most often Windows Cyrillic.
+                gdf = read(_LEGACY_ENCODING)
+                note = (
+                    f"text is not UTF-8 (byte {exc.start} of a value), read as "
+                    f"{_LEGACY_ENCODING.upper()}, a guess; if names look wrong, save "
+                    f"{p.name} as UTF-8"
                 )
-            finally:
-                if src is not p:
-                    src.close()
+                notes.append(note)
+                logger.warning("%s: %s", p, note)
         for w in caught:
             logger.info("%s: %s", p, w.message)
     except EstimatorError:
@@ -410,7 +427,12 @@ def read_vector(
             f"{p}: cannot read the {what} layer ({first}); give a vector file GDAL can open "
             "(GeoPackage, GeoJSON, Shapefile, ...)"
         ) from None
-    except (UnicodeDecodeError, ValueError, RuntimeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise InputDataError(
+            f"{p}: cannot read the {what} layer: its text is neither UTF-8 nor "
+            f"{_LEGACY_ENCODING.upper()} ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
+    except (ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputDataError(f"{p}: cannot read the {what} layer ({first})") from None
     if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame):

@@ -1382,6 +1382,8 @@ def overlay_footprints(
         e_poly.append(res.polygons[res.entry_polygon])
         e_value.append(res.entry_value)
         e_area.append(res.entry_area)
+    if e_poly and sum(p.size for p in e_poly) == 0:
+        e_poly = []  # no footprint covers a data cell (e.g. an all-nodata raster)
     if e_poly:
         poly = np.concatenate(e_poly)
         value = np.concatenate(e_value)

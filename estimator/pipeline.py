@@ -748,6 +748,8 @@ def _order(
 #: Largest relative gap between a footprint's area and the areas found in it (every class plus
 #: unknown) that needs no comment: exact coverage and ellipsoidal cell areas agree far closer.
 ACCOUNTING_TOLERANCE = 1e-3
+#: Gaps below this many m2 are rounding, whatever the footprint (slivers of a few cm2).
+ACCOUNTING_TOLERANCE_M2 = 1.0
 #: A gap this large in a footprint wholly inside the raster can only be a bug (coverage measured
 #: in a grid of 1-degree cells is off by up to a few per cent near the poles, never this much).
 _ACCOUNTING_BUG = 0.1
@@ -765,9 +767,9 @@ def check_accounting(assessment: Assessment) -> dict[int, str]:
     -------
     dict of int to str
         A note for each deposit (by input index) whose areas differ from its footprint by more
-        than ``ACCOUNTING_TOLERANCE``; this happens only for footprints that reach beyond the
-        raster (whose outside part is measured in the raster's CRS) or lie in very coarse
-        geographic cells (whose coverage is measured in degrees).
+        than ``ACCOUNTING_TOLERANCE`` (and ``ACCOUNTING_TOLERANCE_M2``); this happens only for
+        footprints that reach beyond the raster (whose outside part is measured in the
+        raster's CRS) or lie in very coarse geographic cells (coverage measured in degrees).
 
     Raises
     ------
@@ -790,7 +792,7 @@ def check_accounting(assessment: Assessment) -> dict[int, str]:
         if prep.footprint is None or prep.invalid_reason is not None or footprint_m2 <= 0:
             continue
         gap = (float(found[i]) - footprint_m2) / footprint_m2
-        if abs(gap) <= ACCOUNTING_TOLERANCE:
+        if abs(gap) <= ACCOUNTING_TOLERANCE or abs(gap) * footprint_m2 <= ACCOUNTING_TOLERANCE_M2:
             continue
         outside_m2 = float(assessment.outside_area_m2[i])
         if outside_m2 <= 0 and abs(gap) > _ACCOUNTING_BUG:

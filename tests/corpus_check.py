@@ -351,7 +351,10 @@ def run_entry(entry: Entry, src: Path, timeout: float) -> Outcome:
                 fp = d["footprint_area_m2"]
                 # Beyond 0.1 % only for footprints reaching past the raster, and only if the
                 # row says so (the pipeline's own accounting check writes that note).
-                if abs(total - fp) > TOLERANCE * fp and "areas add up to" not in d["reason"]:
+                if (
+                    abs(total - fp) > max(TOLERANCE * fp, 1.0)
+                    and "areas add up to" not in d["reason"]
+                ):
                     out.problems.append(
                         f"row {d['id']!r}: classes + unknown {total:.6g} != {fp:.6g}"
                     )
