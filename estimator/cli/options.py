@@ -109,3 +109,16 @@ Priority = Annotated[
 ]
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")]
 Quiet = Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Local processes for the overlay (1 = serial). Default: the number of cores "
+        "for long jobs, serial for small ones.",
+        show_default="auto",
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Run the overlay on a Dask scheduler (tcp://host:8786)."),
+]

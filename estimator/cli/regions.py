@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import options as opt
 from ._common import app, err_console, handle_errors, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -156,20 +157,8 @@ def regions(
         str | None,
         typer.Option("--assume-crs", help="CRS for vector files that declare none (EPSG:XXXX)."),
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            help="Local processes (1 = serial). Default: the number of cores for long jobs.",
-            show_default="auto",
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler", help="Address of a Dask scheduler (tcp://host:8786) to run on."
-        ),
-    ] = None,
+    workers: opt.Workers = None,
+    scheduler: opt.Scheduler = None,
     fmt: Annotated[
         Format, typer.Option("--format", help="Output format on stdout.")
     ] = Format.table,

@@ -105,19 +105,8 @@ def report(
         Path | None,
         typer.Option("--sensitivity-png", help="Also draw the tornado charts to this PNG."),
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            help="Local processes for the overlay (1 = serial). Default: the number of cores "
-            "for long jobs, serial for small ones.",
-            show_default="auto",
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Run the overlay on a Dask scheduler (tcp://host:8786)."),
-    ] = None,
+    workers: opt.Workers = None,
+    scheduler: opt.Scheduler = None,
     verbose: opt.Verbose = 0,
     quiet: opt.Quiet = 0,
 ) -> None:
