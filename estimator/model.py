@@ -178,12 +178,12 @@ class LandRelease:
 
 
 def _by_class(area: np.ndarray, per_class: np.ndarray) -> np.ndarray:
-    """Sum over classes of area (N, K) times a per-class, per-draw factor (K, D) -> (N, D).
+    """Sum over classes of area (N, K) times per-class factors (K, ...) -> (N, ...).
 
     einsum's own loop, not a BLAS product: with a handful of classes it is faster, and it does
     not depend on BLAS threading (whose busy-waiting stalls on a shared machine).
     """
-    return np.einsum("nk,kd->nd", area, per_class)
+    return np.einsum("nk,k...->n...", area, per_class)
 
 
 def release_land(area_m2: np.ndarray, draws: DrawSet) -> LandRelease:
@@ -242,42 +242,53 @@ def release_land(area_m2: np.ndarray, draws: DrawSet) -> LandRelease:
     if not np.all(np.isfinite(area)) or np.any(area < 0):
         raise ValueError("area_m2 must hold finite areas >= 0")
 
+    n, d = area.shape[0], draws.n_draws
     remain_nts = 1.0 - draws.nts_cancel_share  # (K, D)
     remain_ts = remain_nts * (1.0 - draws.ts_reduce_share)  # (K, D)
-
-    nts_area = np.repeat(area.sum(axis=1, keepdims=True), draws.n_draws, axis=1)  # (N, D)
-    ts_area = _by_class(area, remain_nts)  # (N, D)
-    clear_area = _by_class(area, remain_ts)  # (N, D)
-
-    # Per method m: area cleared, and area weighted by 1 / productivity factor (effort).
     mix = draws.clearance_mix  # (K, M)
-    slowed = remain_ts / draws.productivity_factor
-    by_method_area = np.stack(
-        [_by_class(area * mix[:, m], remain_ts) for m in range(mix.shape[1])], 1
+    m = mix.shape[1]
+
+    # Every figure that is linear in the areas, in one pass: area (N, K) x factors (K, Q, D).
+    # Per method m, clearance area and effort (area weighted by 1 / productivity factor).
+    factors = np.empty((k, 4 + 2 * m, d))
+    factors[:, 0] = remain_nts
+    factors[:, 1] = remain_ts
+    factors[:, 2 : 2 + m] = mix[:, :, None] * remain_ts[:, None, :]
+    factors[:, 2 + m : 2 + 2 * m] = (
+        mix[:, :, None] * (remain_ts / draws.productivity_factor)[:, None, :]
     )
-    effort = np.stack([_by_class(area * mix[:, m], slowed) for m in range(mix.shape[1])], 1)
-
-    clear_days = effort / draws.clearance_m2_per_team_day[None, :, :]  # (N, M, D)
-    nts_days = nts_area / draws.nts_m2_per_team_day[None, :]
-    ts_days = ts_area / draws.ts_m2_per_team_day[None, :]
-    days = np.concatenate([nts_days[:, None, :], ts_days[:, None, :], clear_days], axis=1)
-
-    direct = (
-        nts_days * draws.nts_usd_per_team_day[None, :]
-        + ts_days * draws.ts_usd_per_team_day[None, :]
-        + (clear_days * draws.clearance_usd_per_team_day[None, :, :]).sum(axis=1)
-    )
-    cost = direct * (1.0 + draws.overhead_share[None, :])
-
-    items = _by_class(area, remain_ts * draws.items_per_ha) / M2_PER_HA
-    accidents = clear_area / 1e6 * draws.accidents_per_million_m2_cleared[None, :]
+    factors[:, 2 + 2 * m] = remain_ts * draws.items_per_ha / M2_PER_HA
     released_by_survey = 1.0 - remain_ts  # (K, D): share released by NTS or TS
-    in_released = (
-        _by_class(area, released_by_survey * draws.residual_items_per_ha_released) / M2_PER_HA
-    )
-    missed = items * draws.clearance_miss_share[None, :]
-    residual = missed + in_released
-    prob_any = -np.expm1(-(items + in_released))
+    factors[:, 3 + 2 * m] = released_by_survey * draws.residual_items_per_ha_released / M2_PER_HA
+    linear = _by_class(area, factors)  # (N, Q, D)
+    ts_area = linear[:, 0]
+    clear_area = linear[:, 1]
+    by_method_area = linear[:, 2 : 2 + m]
+    effort = linear[:, 2 + m : 2 + 2 * m]
+    items = linear[:, 2 + 2 * m]
+    in_released = linear[:, 3 + 2 * m]
+
+    nts_total = area.sum(axis=1)
+    nts_area = np.repeat(nts_total[:, None], d, axis=1)  # (N, D)
+    days = np.empty((n, m + 2, d))  # nts, ts, clearance methods
+    np.divide(nts_total[:, None], draws.nts_m2_per_team_day[None, :], out=days[:, 0])
+    np.divide(ts_area, draws.ts_m2_per_team_day[None, :], out=days[:, 1])
+    np.divide(effort, draws.clearance_m2_per_team_day[None, :, :], out=days[:, 2:])
+
+    usd_per_team_day = np.empty((m + 2, d))
+    usd_per_team_day[0] = draws.nts_usd_per_team_day
+    usd_per_team_day[1] = draws.ts_usd_per_team_day
+    usd_per_team_day[2:] = draws.clearance_usd_per_team_day
+    cost = np.einsum("nmd,md->nd", days, usd_per_team_day)  # direct cost
+    cost *= 1.0 + draws.overhead_share[None, :]
+
+    accidents = clear_area * (draws.accidents_per_million_m2_cleared[None, :] / 1e6)
+    residual = items * draws.clearance_miss_share[None, :]
+    residual += in_released
+    prob_any = items + in_released
+    np.negative(prob_any, out=prob_any)
+    np.expm1(prob_any, out=prob_any)
+    np.negative(prob_any, out=prob_any)
 
     return LandRelease(
         nts_area_m2=nts_area,

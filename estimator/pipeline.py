@@ -10,6 +10,7 @@ import logging
 import math
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,11 @@ from .aggregate import (
     RegionAccumulator,
     RegionResult,
     day_quantities,
-    quantities_many,
+    quantities_of,
 )
 from .errors import InputDataError
 from .io import default_data, read_vector
-from .model import DrawSet, release_land
+from .model import DrawSet, LandRelease, release_land
 from .overlay import (
     geodesic_area_m2,
     geodesic_buffer,
@@ -39,7 +40,7 @@ from .overlay import (
     polygonal_parts,
 )
 from .params import Params, load_params
-from .schedule import PHASES, WorkingCalendar, schedule_deposits
+from .schedule import PHASES, Timeline, WorkingCalendar, schedule_deposits
 from .sensitivity import Swing, rank_swings, swing_draws, top_swing
 from .uncertainty import DEFAULT_SEED, mode_draws, sample_draws
 
@@ -517,8 +518,13 @@ def _status(
 
 #: Occupied share above which a footprint needs an access date before work can start.
 OCCUPIED_THRESHOLD = 0.005
-#: Deposits modelled at once: bounds memory to about CHUNK x draws x 30 floats.
-CHUNK = 256
+#: Deposits modelled at once. Memory is about 3 x CHUNK x draws x 30 floats (one chunk is
+#: scheduled while the next is modelled and the previous summarised); with 2,000 draws a chunk's
+#: arrays (1 MB each) stay in the processor's cache, which makes the arithmetic ~2x faster than
+#: with chunks of a few hundred deposits.
+CHUNK = 64
+#: Worker threads that model and summarise chunks alongside the schedule.
+SUMMARY_THREADS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -896,61 +902,94 @@ def run_model(
         len(names), n_draws, len(draws.clearance_methods), len(draws.method_names)
     )
     per_deposit: dict[int, dict[str, Any]] = {}
-    free = None
-    for c0 in range(0, len(order), CHUNK):
-        chunk = order[c0 : c0 + CHUNK]
-        if progress is not None:
-            progress(c0 / max(1, len(order)), f"model {c0 + len(chunk)}/{len(order)}")
-        rel = release_land(area[chunk], draws)
-        timeline, free = schedule_deposits(
-            rel.team_days_by_method,
-            order=range(len(chunk)),
-            teams=teams,
-            earliest_day=earliest[chunk],
-            survey_days_per_year=survey_days,
-            clearance_days_per_year=clear_days,
-            survey_calendar=survey_cal,
-            clearance_calendar=clear_cal,
-            free=free,
-        )
-        group = np.array([region_index[assessment.region_of[i]] for i in chunk], dtype=int)
-        acc.add(group, rel, timeline.ready_day)
-        n_cm, n_m = len(draws.clearance_methods), len(draws.method_names)
-        summaries = quantities_many(
+    n_cm, n_m = len(draws.clearance_methods), len(draws.method_names)
+
+    def summarise(chunk: np.ndarray, rel: LandRelease, timeline: Timeline) -> Callable[[], None]:
+        """Start summarising a chunk on the worker threads; return what finishes it."""
+        arrays = (
             [getattr(rel, f) for f in FIGURES]
             + [rel.clearance_area_m2_by_method[:, j] for j in range(n_cm)]
             + [rel.team_days_by_method[:, j] for j in range(n_m)]
         )
-        figs = dict(zip(FIGURES, summaries[: len(FIGURES)], strict=True))
-        by_m = summaries[len(FIGURES) : len(FIGURES) + n_cm]
-        days_m = summaries[len(FIGURES) + n_cm :]
+        half = (len(arrays) + 1) // 2  # one block for each of the two worker threads
+        jobs = [
+            workers.submit(quantities_of, *arrays[:half]),
+            workers.submit(quantities_of, *arrays[half:]),
+        ]
+        ready_job = workers.submit(day_quantities, timeline.ready_day)
         prob_any = rel.prob_any_item.mean(axis=1)
-        ready = day_quantities(timeline.ready_day)
         # The phases shown are those of the draw whose ready day is the median: one coherent
         # timeline (independent medians of each date need not fit together).
         median_draw = np.argpartition(timeline.ready_day, n_draws // 2, axis=1)[:, n_draws // 2]
         starts, ends = timeline.phase_days(median_draw)  # (n, 3) days
-        for j, i in enumerate(chunk):
-            # Duration from access to ready is the ready day shifted by a per-deposit constant.
-            duration = (
-                {k: v - earliest[i] for k, v in ready[j].items()}
-                if np.isfinite(earliest[i])
-                else None
-            )
-            per_deposit[int(i)] = {
-                "figures": {f: figs[f][j] for f in FIGURES},
-                "prob_any_item": float(prob_any[j]),
-                "by_method": {m: by_m[k][j] for k, m in enumerate(draws.clearance_methods)},
-                "days_by_method": {m: days_m[k][j] for k, m in enumerate(draws.method_names)},
-                "ready": ready[j] if np.isfinite(earliest[i]) else None,
-                "duration": duration,
-                "phases": {
-                    ph: {"start": float(starts[j, p]), "end": float(ends[j, p])}
-                    for p, ph in enumerate(PHASES)
+
+        def finish() -> None:
+            summaries = [q for job in jobs for q in job.result()]
+            figs = dict(zip(FIGURES, summaries[: len(FIGURES)], strict=True))
+            by_m = summaries[len(FIGURES) : len(FIGURES) + n_cm]
+            days_m = summaries[len(FIGURES) + n_cm :]
+            ready = ready_job.result()
+            for j, i in enumerate(chunk):
+                reachable = bool(np.isfinite(earliest[i]))
+                # Duration from access to ready is the ready day shifted by a constant.
+                duration = {k: v - earliest[i] for k, v in ready[j].items()} if reachable else None
+                per_deposit[int(i)] = {
+                    "figures": {f: figs[f][j] for f in FIGURES},
+                    "prob_any_item": float(prob_any[j]),
+                    "by_method": {m: by_m[k][j] for k, m in enumerate(draws.clearance_methods)},
+                    "days_by_method": {m: days_m[k][j] for k, m in enumerate(draws.method_names)},
+                    "ready": ready[j] if reachable else None,
+                    "duration": duration,
+                    "phases": {
+                        ph: {"start": float(starts[j, p]), "end": float(ends[j, p])}
+                        for p, ph in enumerate(PHASES)
+                    }
+                    if reachable
+                    else None,
                 }
-                if np.isfinite(earliest[i])
-                else None,
-            }
+
+        return finish
+
+    free = None
+    pending: Callable[[], None] | None = None
+    chunks = [order[c0 : c0 + CHUNK] for c0 in range(0, len(order), CHUNK)]
+    # The schedule is sequential (teams carry over from one deposit to the next) and runs on
+    # this thread; around it, worker threads model chunk k+1 and summarise chunk k-1 (numpy
+    # releases the GIL), and one more thread adds each chunk to the region totals, in chunk
+    # order. Results do not depend on the threads.
+    with (
+        ThreadPoolExecutor(max_workers=SUMMARY_THREADS) as workers,
+        ThreadPoolExecutor(max_workers=1) as adder,
+    ):
+        added = []
+        modelled = workers.submit(release_land, area[chunks[0]], draws) if chunks else None
+        for k, chunk in enumerate(chunks):
+            if progress is not None:
+                progress(k * CHUNK / len(order), f"model {k * CHUNK + len(chunk)}/{len(order)}")
+            rel = modelled.result()
+            if k + 1 < len(chunks):
+                modelled = workers.submit(release_land, area[chunks[k + 1]], draws)
+            timeline, free = schedule_deposits(
+                rel.team_days_by_method,
+                order=range(len(chunk)),
+                teams=teams,
+                earliest_day=earliest[chunk],
+                survey_days_per_year=survey_days,
+                clearance_days_per_year=clear_days,
+                survey_calendar=survey_cal,
+                clearance_calendar=clear_cal,
+                free=free,
+            )
+            group = np.array([region_index[assessment.region_of[i]] for i in chunk], dtype=int)
+            added.append(adder.submit(acc.add, group, rel, timeline.ready_day))
+            started = summarise(chunk, rel, timeline)
+            if pending is not None:
+                pending()
+            pending = started
+        if pending is not None:
+            pending()
+        for job in added:
+            job.result()
     if progress is not None:
         progress(1.0, "model done")
 

@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from estimator.schedule import WorkingCalendar, schedule_deposits, to_dates
+from estimator.schedule import (
+    SEGMENT_TOLERANCE_YEARS,
+    WorkingCalendar,
+    schedule_deposits,
+    to_dates,
+)
 
 START = dt.date(2027, 1, 1)
 FLAT = WorkingCalendar.build(START, [1] * 12)
@@ -142,3 +147,52 @@ def test_blocked_deposits_take_no_capacity():
     alone, _ = schedule_deposits(work[1:], order=[0], earliest_day=np.array([0.0]), **kw)
     assert np.isinf(t.ready_day[0, 0])
     assert t.ready_day[1, 0] == pytest.approx(alone.ready_day[0, 0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    weights=st.lists(st.sampled_from([0.0, 0.01, 0.5, 1.0, 3.0]), min_size=12, max_size=12),
+    start=st.dates(dt.date(2025, 1, 1), dt.date(2035, 12, 31)),
+    seed=st.integers(0, 10_000),
+)
+def test_segment_lookup_equals_binary_search(weights, start, seed):
+    if sum(weights) == 0:
+        weights[5] = 1.0
+    cal = WorkingCalendar.build(start, weights)
+    rng = np.random.default_rng(seed)
+    # Random times, every month boundary exactly, its neighbours, and the ends of the range.
+    edges = cal.seg_cum
+    rem = np.concatenate(
+        [
+            rng.uniform(-0.5, 4.5, 500),
+            edges,
+            np.nextafter(edges, -np.inf),
+            np.nextafter(edges, np.inf),
+            [0.0, 4.0, -0.0, 1e-300],
+        ]
+    )
+    tol = SEGMENT_TOLERANCE_YEARS
+    expected = np.clip(np.searchsorted(edges, rem - tol, side="left"), 1, edges.size - 1) - 1
+    # The table when some power-of-two bin width separates the boundaries, else a binary search.
+    np.testing.assert_array_equal(cal._segment(rem), expected)
+
+
+def test_default_calendars_use_the_lookup_table():
+    from estimator.pipeline import load_default_params
+
+    g = load_default_params().general
+    for weights in (g.survey_month_weights, g.clearance_month_weights, [1] * 12):
+        assert WorkingCalendar.build(START, weights).lut_first is not None
+
+
+def test_day_at_inverts_elapsed_with_a_stand_down():
+    days = np.linspace(1.0, 3000.0, 29_991)
+    years = WINTER.elapsed(days)
+    back = WINTER.day_at(years)
+    # The earliest day with that much work done: the day itself where work went on just
+    # before it, else the first day of the stand-down that precedes it.
+    np.testing.assert_allclose(WINTER.elapsed(back), years, rtol=0, atol=1e-12)
+    assert np.all(back <= days + 1e-6)
+    worked_before = WINTER.elapsed(days - 0.05) < years
+    np.testing.assert_allclose(back[worked_before], days[worked_before], rtol=0, atol=1e-6)
+    assert 0.2 < worked_before.mean() < 0.8

@@ -9,6 +9,8 @@ import json
 import numpy as np
 import pytest
 from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import box
 from typer.testing import CliRunner
 
@@ -16,6 +18,7 @@ from estimator import report as rep
 from estimator.cli import app
 from estimator.params import Range
 from estimator.pipeline import Inputs, estimate, load_default_params
+from estimator.uncertainty import QUANTILES, order_statistics, summarize
 
 X0, Y0 = 6_000_000.0, 2_800_000.0
 runner = CliRunner()
@@ -197,3 +200,100 @@ def test_cli_schedule_compare_and_sensitivity(scene, tmp_path, write_toml):
     assert res.exit_code == 2 and "--teams" in res.stderr
     res = runner.invoke(app, ["report", *args, "--teams", "manuall=3"])
     assert res.exit_code == 2 and "did you mean 'manual'" in res.stderr
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.integers(1, 5),
+    n=st.integers(1, 300),
+    seed=st.integers(0, 10_000),
+    ties=st.booleans(),
+    n_ranks=st.integers(1, 7),
+)
+def test_order_statistics_equal_a_full_sort(rows, n, seed, ties, n_ranks):
+    rng = np.random.default_rng(seed)
+    x = rng.gamma(2.0, 1e5, (rows, n))
+    if ties:
+        x = np.round(x / 1e5)  # many equal values
+    x[0, : n // 3] = np.inf if ties else x[0, : n // 3]
+    ranks = sorted(set(rng.integers(0, n, n_ranks).tolist()))
+    got = order_statistics(x, ranks)
+    ordered = np.sort(x, axis=1)
+    for r in ranks:
+        np.testing.assert_array_equal(got[r], ordered[:, r])
+
+
+def test_summary_quantiles_match_numpy_and_keep_nan():
+    rng = np.random.default_rng(5)
+    x = rng.gamma(2.0, 1e5, (4, 2000))
+    s = summarize(x)
+    for name, q in QUANTILES.items():
+        np.testing.assert_allclose(s[name], np.quantile(x, q, axis=1), rtol=1e-14)
+    # A NaN draw sorts last (as np.sort does): it spoils the mean, not the quantiles below it.
+    x[1, 7] = np.nan
+    s = summarize(x)
+    ordered = np.sort(x[1])
+    assert s["p50"][1] == ordered[999] + (ordered[1000] - ordered[999]) * 0.5
+    assert np.isnan(s["mean"][1]) and np.isfinite(s["p90"][1])
+
+
+def _synthetic_assessment(n: int, k: int, seed: int = 1):
+    """An assessment of n deposits with random class areas, in four regions (no I/O)."""
+    from estimator.aggregate import UNASSIGNED_REGION
+    from estimator.pipeline import Assessment, _Prepared
+
+    rng = np.random.default_rng(seed)
+    area = rng.gamma(0.6, 2e5, size=(n, k)) * (rng.uniform(size=(n, k)) < 0.7)
+    regions = ["North", "South", "East", "West"]
+    return Assessment(
+        prepared=[
+            _Prepared(
+                id=str(i),
+                name=f"d{i}",
+                commodity="x",
+                geometry_quality="",
+                footprint=None,
+                notes=[],
+            )
+            for i in range(n)
+        ],
+        footprints=[None] * n,
+        footprint_area_m2=area.sum(axis=1) + 1.0,
+        hazard_area_m2=area,
+        unknown_area_m2=np.ones(n),
+        outside_area_m2=np.zeros(n),
+        occupied_share=[0.0] * n,
+        region_of=[regions[i % 4] for i in range(n)],
+        region_names=[*regions, UNASSIGNED_REGION],
+        region_geoms=[],
+        control_date=None,
+        paths={"regions": "synthetic"},
+    )
+
+
+def test_chunks_and_threads_do_not_change_the_results(monkeypatch):
+    import estimator.pipeline as pipeline
+    import estimator.schedule as schedule
+
+    params = load_default_params()
+    a = _synthetic_assessment(150, len(params.classes))
+    kw = dict(n_draws=200, seed=3, start_date=dt.date(2027, 1, 1))
+    deposits, regions, _, _ = pipeline.run_model(a, params, **kw)
+    monkeypatch.setattr(pipeline, "CHUNK", 7)
+    monkeypatch.setattr(pipeline, "SUMMARY_THREADS", 1)
+    monkeypatch.setattr(schedule, "BLOCK_ROWS", 5)
+    deposits_b, regions_b, _, _ = pipeline.run_model(a, params, **kw)
+    assert len(deposits) == len(deposits_b) == 150
+    for d, e in zip(deposits, deposits_b, strict=True):
+        assert d.figures == e.figures and d.team_days_by_method == e.team_days_by_method
+        assert d.priority_rank == e.priority_rank
+        for q in ("p10", "p50", "p90"):
+            assert d.ready_day[q] == pytest.approx(e.ready_day[q], abs=1e-6)
+    for r, s in zip(regions, regions_b, strict=True):
+        for f, q in r.figures.items():
+            for key in q:
+                assert q[key] == pytest.approx(s.figures[f][key], rel=1e-12), (r.name, f)
+        if r.deposit_count == 0:  # the "(no region)" row
+            assert r.ready_day is None and s.ready_day is None
+        else:
+            assert r.ready_day["p90"] == pytest.approx(s.ready_day["p90"], abs=1e-6)
