@@ -920,7 +920,9 @@ def run_model(
         prob_any = rel.prob_any_item.mean(axis=1)
         # The phases shown are those of the draw whose ready day is the median: one coherent
         # timeline (independent medians of each date need not fit together).
-        median_draw = np.argpartition(timeline.ready_day, n_draws // 2, axis=1)[:, n_draws // 2]
+        # (the same rank as the P50 of day_quantities: nearest rank, ceil(D / 2) - 1)
+        rank = max(0, math.ceil(0.5 * n_draws) - 1)
+        median_draw = np.argpartition(timeline.ready_day, rank, axis=1)[:, rank]
         starts, ends = timeline.phase_days(median_draw)  # (n, 3) days
 
         def finish() -> None:

@@ -144,6 +144,20 @@ def test_occupied_ground_is_blocked_until_access(scene):
     assert rep._iso(later, occ.ready_day["p50"]) >= "2030-01-01"
 
 
+def test_phases_shown_end_on_the_median_ready_day(scene):
+    # The phases are those of the draw whose ready day is the P50 (nearest rank), so the
+    # timeline a user reads ends on the ready date printed beside it.
+    for draws in (300, 301, 2):
+        r = estimate(dataclasses.replace(scene, access_date=dt.date(2028, 1, 1)), n_draws=draws)
+        shown = [d for d in r.deposits if d.phase_days]
+        assert len(shown) == 3
+        for d in shown:
+            last_end = max(p["end"] for p in d.phase_days.values())
+            assert last_end == pytest.approx(d.ready_day["p50"], abs=1e-6), d.name
+            starts = [d.phase_days[p]["start"] for p in ("nts", "ts", "clearance")]
+            assert starts == sorted(starts)
+
+
 def test_more_teams_never_later_and_priority_field_orders(scene):
     few = estimate(dataclasses.replace(scene, teams=(("manual", 2),)), n_draws=1)
     many = estimate(dataclasses.replace(scene, teams=(("manual", 20),)), n_draws=1)
