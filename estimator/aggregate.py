@@ -13,9 +13,12 @@ from .uncertainty import summarize
 __all__ = [
     "FIGURES",
     "DepositResult",
+    "HazardProbability",
     "RegionAccumulator",
     "RegionResult",
     "UNASSIGNED_REGION",
+    "combine_hazard_probabilities",
+    "hazard_probability",
     "quantities",
     "quantities_of",
     "quantity",
@@ -104,6 +107,124 @@ def day_quantities(rows: np.ndarray) -> list[dict[str, float]]:
 
 
 @dataclass(frozen=True, slots=True)
+class HazardProbability:
+    """What a probability raster says of one footprint (or of the deposits of a region).
+
+    Attributes
+    ----------
+    expected_hazard_area_m2 : float
+        ``sum(p x covered area)``: the ground the raster expects to prove contaminated, m2.
+    prob_any_hazard_low : float
+        Lower bound of the probability that the footprint holds any hazard: the largest ``p``
+        of a covered cell (what P(any) is if the cells' hazards were perfectly dependent). A
+        value covering less than one whole cell counts in part, ``1 - (1 - p) ** (a / a_cell)``,
+        as in the upper bound, so that the low bound never exceeds the high one.
+    prob_any_hazard_high : float
+        Upper bound: ``1 - prod(1 - p_i) ** (a_i / a_cell)`` (cells independent; a cell
+        covered in part counts in part). It depends on the cell size: the same ground in
+        smaller cells gives a higher bound.
+    probability_data_area_m2 : float
+        Area of the footprint with probability data, m2 (the figures cover only this).
+    deposit_count : int
+        Deposits with figures (1 for a deposit; for a region, those its figures combine).
+    """
+
+    expected_hazard_area_m2: float
+    prob_any_hazard_low: float
+    prob_any_hazard_high: float
+    probability_data_area_m2: float
+    deposit_count: int = 1
+
+
+def hazard_probability(
+    values: np.ndarray, area_m2: np.ndarray, cell_area_m2: float
+) -> HazardProbability | None:
+    """Summarise the probability cells a footprint covers.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Distinct probabilities p (0-1) of the covered cells with data.
+    area_m2 : numpy.ndarray
+        Covered area of each value, m2 (exact coverage x cell area, summed over its cells).
+    cell_area_m2 : float
+        Nominal area of one raster cell at the footprint, m2: ``area_m2 / cell_area_m2`` is the
+        number of whole cells a value covers, the exponent of the independent bound.
+
+    Returns
+    -------
+    HazardProbability or None
+        ``None`` if no covered area has data.
+
+    Examples
+    --------
+    Two whole 1-ha cells with p = 0.1 and 0.5: 0.6 ha expected, P(any) between 0.5 and
+    1 - 0.9 x 0.5 = 0.55:
+
+    >>> h = hazard_probability(np.array([0.1, 0.5]), np.array([1e4, 1e4]), 1e4)
+    >>> h.expected_hazard_area_m2, h.prob_any_hazard_low, round(h.prob_any_hazard_high, 12)
+    (6000.0, 0.5, 0.55)
+
+    The 0.5 cell half covered enters both bounds as 1 - 0.5 ** 0.5 (0.29):
+
+    >>> h = hazard_probability(np.array([0.1, 0.5]), np.array([1e4, 5e3]), 1e4)
+    >>> round(h.prob_any_hazard_low, 4), round(h.prob_any_hazard_high, 4)
+    (0.2929, 0.3636)
+    """
+    p = np.asarray(values, dtype="float64")
+    a = np.asarray(area_m2, dtype="float64")
+    keep = a > 0
+    p, a = p[keep], a[keep]
+    if p.size == 0:
+        return None
+    cells = a / cell_area_m2
+    # log(1 - p) summed with cell counts as weights: a product of thousands of factors without
+    # underflow; p = 1 gives -inf, so the bound is exactly 1.
+    with np.errstate(divide="ignore"):
+        log_none = cells * np.log1p(-p)
+    # Perfect dependence: the likeliest cell decides. A value covering less than one cell's
+    # area counts in part (as above); one covering a cell or more counts its p.
+    low = np.where(cells >= 1.0, p, -np.expm1(log_none))
+    return HazardProbability(
+        expected_hazard_area_m2=float(np.sum(p * a)),
+        prob_any_hazard_low=float(low.max()),
+        prob_any_hazard_high=float(-np.expm1(log_none.sum())),
+        probability_data_area_m2=float(a.sum()),
+    )
+
+
+def combine_hazard_probabilities(
+    items: Sequence[HazardProbability | None],
+) -> HazardProbability | None:
+    """Combine deposits' figures into a region's: expected areas add up, the bounds combine.
+
+    The low bound is the largest of the deposits' low bounds; the high bound treats deposits as
+    independent, ``1 - prod(1 - high_i)``. ``None`` entries (no data) are left out; ``None`` if
+    every entry is.
+
+    Examples
+    --------
+    >>> a = HazardProbability(6000.0, 0.5, 0.55, 2e4)
+    >>> b = HazardProbability(1000.0, 0.2, 0.2, 1e4)
+    >>> r = combine_hazard_probabilities([a, None, b])
+    >>> r.expected_hazard_area_m2, r.prob_any_hazard_low, round(r.prob_any_hazard_high, 12)
+    (7000.0, 0.5, 0.64)
+    >>> r.deposit_count
+    2
+    """
+    present = [h for h in items if h is not None]
+    if not present:
+        return None
+    return HazardProbability(
+        expected_hazard_area_m2=float(sum(h.expected_hazard_area_m2 for h in present)),
+        prob_any_hazard_low=max(h.prob_any_hazard_low for h in present),
+        prob_any_hazard_high=float(1.0 - np.prod([1.0 - h.prob_any_hazard_high for h in present])),
+        probability_data_area_m2=float(sum(h.probability_data_area_m2 for h in present)),
+        deposit_count=sum(h.deposit_count for h in present),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class DepositResult:
     """Everything reported for one input deposit (one row, always)."""
 
@@ -129,6 +250,7 @@ class DepositResult:
     phase_days: dict[str, dict[str, float]] | None = None
     priority_rank: int | None = None
     cost_driver: str | None = None
+    hazard_probability: HazardProbability | None = None
 
     @property
     def assessed(self) -> bool:
@@ -151,6 +273,7 @@ class RegionResult:
     deposit_ids: tuple[str, ...] = field(default=())
     ready_day: dict[str, float] | None = None
     blocked_count: int = 0
+    hazard_probability: HazardProbability | None = None
 
 
 def sum_by_group(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
@@ -247,6 +370,9 @@ class RegionAccumulator:
                     deposit_ids=tuple(d.id for d in members),
                     ready_day=ready[r] if self.scheduled[r] else None,
                     blocked_count=sum(1 for d in members if d.status == "blocked"),
+                    hazard_probability=combine_hazard_probabilities(
+                        [d.hazard_probability for d in members]
+                    ),
                 )
             )
         return out

@@ -67,7 +67,7 @@ LAYER_STYLES_COLUMNS = (
 _QGIS_VERSION = "3.22.0-Białowieża"
 _NUMERIC_NAME = re.compile(
     r"(_m2|_usd|_days|_ha|_share|_items|_accidents|_per_ha)(_[a-z]+)?(_(p10|p50|p90|mean|mode))?$"
-    r"|_(p10|p50|p90|mean)$|^prob_any_item$"
+    r"|_(p10|p50|p90|mean)$|^prob_any_(item|hazard_low|hazard_high)$"
 )
 
 

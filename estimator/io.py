@@ -43,6 +43,7 @@ class DefaultData:
     contamination: Path
     parameters: Path
     hazard_model: Path
+    contamination_probability: Path
 
 
 def _geodata_dir() -> Path:
@@ -63,7 +64,8 @@ def default_data() -> DefaultData:
     Returns
     -------
     DefaultData
-        Paths to regions, deposits, control zones, contamination raster and parameter files.
+        Paths to regions, deposits, control zones, the contamination rasters (classes and
+        probabilities) and parameter files.
 
     Raises
     ------
@@ -79,6 +81,7 @@ def default_data() -> DefaultData:
         contamination=root / "contamination.tif",
         parameters=root / "parameters.toml",
         hazard_model=root / "hazard_model.toml",
+        contamination_probability=root / "contamination_probability.tif",
     )
 
 
@@ -463,7 +466,13 @@ class RasterInfo:
 
 
 @contextlib.contextmanager
-def open_raster(path: str | os.PathLike[str], *, band: int = 1, option: str = "--contamination"):
+def open_raster(
+    path: str | os.PathLike[str],
+    *,
+    band: int = 1,
+    option: str = "--contamination",
+    what: str = "contamination raster",
+):
     """Open a raster for windowed reads, after checking it can be used for exact areas.
 
     Parameters
@@ -474,6 +483,8 @@ def open_raster(path: str | os.PathLike[str], *, band: int = 1, option: str = "-
         The band holding hazard classes (1-based).
     option : str
         CLI option naming the file, for messages.
+    what : str
+        What the file is, for messages.
 
     Yields
     ------
@@ -493,7 +504,7 @@ def open_raster(path: str | os.PathLike[str], *, band: int = 1, option: str = "-
 
     from .errors import CRSMismatchError
 
-    p = _require_file(Path(path), "contamination raster", option)
+    p = _require_file(Path(path), what, option)
     if p.is_file() and p.stat().st_size == 0:
         raise InputDataError(f"{p}: the raster file is empty (0 bytes); give the real file")
     try:
@@ -504,7 +515,8 @@ def open_raster(path: str | os.PathLike[str], *, band: int = 1, option: str = "-
     except RasterioIOError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputDataError(
-            f"{p}: cannot read the raster ({first}); give a GeoTIFF or another GDAL raster"
+            f"{p}: cannot read the raster ({first}); give a GeoTIFF or another GDAL raster "
+            f"to {option}"
         ) from None
     with ds:
         if ds.count == 0:

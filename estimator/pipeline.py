@@ -24,15 +24,18 @@ from .aggregate import (
     FIGURES,
     UNASSIGNED_REGION,
     DepositResult,
+    HazardProbability,
     RegionAccumulator,
     RegionResult,
     day_quantities,
+    hazard_probability,
     quantities_of,
 )
 from .errors import InputDataError
-from .io import default_data, read_vector
+from .io import default_data, open_raster, read_vector
 from .model import DrawSet, LandRelease, release_land
 from .overlay import (
+    cell_areas_m2,
     geodesic_area_m2,
     geodesic_buffer,
     overlap_areas_m2,
@@ -82,6 +85,9 @@ class Inputs:
     teams: tuple[tuple[str, int], ...] = ()
     hazard_areas: Path | None = None
     hazard_class_field: str = "class"
+    #: Raster of probabilities (0-1); ``None``: the embedded one when the contamination raster
+    #: is the embedded default, else no probability figures.
+    probability: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,10 +549,118 @@ class Assessment:
     region_geoms: list[shapely.Geometry]
     control_date: str | None
     paths: dict[str, Any]
+    #: What the probability raster says of each footprint (empty: no probability raster).
+    hazard_probability: list[HazardProbability | None] = field(default_factory=list)
+    #: Why a footprint has no probability figures, by deposit index.
+    probability_reason: dict[int, str] = field(default_factory=dict)
 
 
 def _default(path: Path | None, name: str) -> Path:
     return Path(path) if path is not None else getattr(default_data(), name)
+
+
+def _probability_path(inputs: Inputs, raster_path: Path | None) -> Path | None:
+    """Return the probability raster of a run: given, or the embedded one with embedded classes."""
+    if inputs.probability is not None:
+        return Path(inputs.probability)
+    if raster_path is None:
+        return None
+    try:
+        dd = default_data()
+    except InputDataError:  # no embedded data: nothing to default to
+        return None
+    # The embedded probabilities describe the embedded classes only: a user's class raster
+    # gets no figures unless they give its probabilities too.
+    if Path(raster_path).resolve() != dd.contamination.resolve():
+        return None
+    return dd.contamination_probability
+
+
+def _overlay_probability(
+    path: Path,
+    prepared: list[_Prepared],
+    *,
+    workers: int | None,
+    scheduler: str | None,
+    progress: Progress | None,
+) -> tuple[list[HazardProbability | None], dict[int, str]]:
+    """Overlay every footprint on a probability raster (band 1, values 0-1).
+
+    Returns the figures per deposit (``None`` where it has no footprint or no data) and the
+    reason for each footprint that has none.
+
+    Raises
+    ------
+    InputDataError
+        If the raster cannot be read, or a cell under a footprint holds a value outside 0-1.
+    """
+    what = "probability raster"
+    footprints = [p.footprint for p in prepared]
+    with open_raster(path, band=1, option="--probability", what=what) as ds:
+        crs = pyproj.CRS.from_user_input(ds.crs.to_wkt())
+        transform = ds.transform
+    try:
+        overlays = overlay_footprints(
+            path,
+            footprints,
+            band=1,
+            workers=workers,
+            scheduler=scheduler,
+            progress=None
+            if progress is None
+            else (lambda f, msg: progress(f, f"probability {msg}")),
+        )
+    except OSError as exc:  # a truncated or corrupt block met while reading
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputDataError(
+            f"{path}: cannot read the {what} ({first}); the file may be truncated or corrupt: "
+            "re-export it, or give another to --probability"
+        ) from None
+    bad: dict[float, str] = {}
+    for i, va in enumerate(overlays):
+        if va is None:
+            continue
+        v = np.asarray(va.values, dtype="float64")
+        for x in v[(v < 0) | (v > 1)].tolist():
+            bad.setdefault(x, prepared[i].name)
+    if bad:
+        shown = ", ".join(f"{v:g}" for v in sorted(bad)[:5])
+        raise InputDataError(
+            f"{path}: value(s) {shown} (under {bad[sorted(bad)[0]]!r}) are not probabilities; "
+            "--probability needs values in 0-1: rescale percentages to 0-1 and declare any "
+            "other value as nodata (gdal_edit.py -a_nodata VALUE)"
+        )
+    # Nominal cell area at each footprint (at a point inside it): the unit in which covered
+    # area counts cells for the independent bound.
+    todo = [i for i, va in enumerate(overlays) if va is not None and va.data_area_m2 > 0]
+    cell_m2 = np.zeros(len(prepared))
+    if todo:
+        points = shapely.point_on_surface(np.array([footprints[i] for i in todo], dtype=object))
+        xy = shapely.get_coordinates(points)
+        to_raster = pyproj.Transformer.from_crs(_LONLAT, crs, always_xy=True)
+        x, y = to_raster.transform(xy[:, 0], xy[:, 1])
+        col, row = ~transform * (np.asarray(x), np.asarray(y))
+        try:
+            cell_m2[todo] = cell_areas_m2(crs, transform, np.floor(row), np.floor(col))
+        except ValueError as exc:
+            raise InputDataError(
+                f"{path}: cannot compute the {what}'s cell areas at the deposits ({exc}); warp "
+                "it to an equal-area CRS such as EPSG:3035"
+            ) from None
+    figures: list[HazardProbability | None] = [None] * len(prepared)
+    reasons: dict[int, str] = {}
+    for i, va in enumerate(overlays):
+        if va is None:
+            continue
+        figures[i] = (
+            hazard_probability(va.values, va.area_m2, float(cell_m2[i])) if cell_m2[i] else None
+        )
+        if figures[i] is None:
+            reasons[i] = (
+                f"no probability data covers this footprint ({Path(path).name}); "
+                "its P(any hazard) figures are null"
+            )
+    return figures, reasons
 
 
 def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) -> Assessment:
@@ -675,6 +789,17 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
             f"have no class in the parameter file {params.source}; add a [classes.NAME] table "
             "with that raster_value, or set them to nodata"
         )
+    probability_path = _probability_path(inputs, raster_path)
+    probability: list[HazardProbability | None] = []
+    probability_reason: dict[int, str] = {}
+    if probability_path is not None:
+        probability, probability_reason = _overlay_probability(
+            probability_path,
+            prepared,
+            workers=inputs.workers,
+            scheduler=inputs.scheduler,
+            progress=progress,
+        )
     names = list(region_names)
     if UNASSIGNED_REGION in region_of:
         names.append(UNASSIGNED_REGION)
@@ -698,7 +823,10 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
             "band": inputs.band,
             "regions": str(regions_path),
             "control": str(control_path) if control_path else None,
+            "probability": str(probability_path) if probability_path is not None else None,
         },
+        hazard_probability=probability,
+        probability_reason=probability_reason,
     )
 
 
@@ -1012,7 +1140,11 @@ def run_model(
             if blocked_why[i] is not None:
                 reason = "; ".join(x for x in (blocked_why[i], reason) if x)
                 status = "blocked"
-        notes = [*p.notes, *([area_notes[i]] if i in area_notes else [])]
+        notes = [
+            *p.notes,
+            *([area_notes[i]] if i in area_notes else []),
+            *([assessment.probability_reason[i]] if i in assessment.probability_reason else []),
+        ]
         if notes:
             reason = "; ".join([*([reason] if reason else []), *notes])
         results.append(
@@ -1042,6 +1174,9 @@ def run_model(
                 phase_days=d["phases"] if d else None,
                 priority_rank=rank.get(i),
                 cost_driver=driver.get(i),
+                hazard_probability=assessment.hazard_probability[i]
+                if assessment.hazard_probability
+                else None,
             )
         )
     if len(results) != len(kept):

@@ -15,7 +15,7 @@ from typing import Any
 import shapely
 from rich.table import Table
 
-from .aggregate import FIGURES, DepositResult, RegionResult
+from .aggregate import FIGURES, DepositResult, HazardProbability, RegionResult
 from .errors import EstimatorError
 from .params import Params
 from .pipeline import Report
@@ -145,6 +145,38 @@ def _phases(report: Report, d: DepositResult) -> dict[str, dict[str, str | None]
     return out
 
 
+#: Figures of a probability raster, in report order (JSON object keys and flat properties).
+HAZARD_PROBABILITY_FIELDS = (
+    "expected_hazard_area_m2",
+    "prob_any_hazard_low",
+    "prob_any_hazard_high",
+    "probability_data_area_m2",
+)
+
+
+def _hazard_probability_values(h: HazardProbability | None) -> dict[str, float | None]:
+    """Return the figures of a probability raster, rounded (m2 to cm2, probabilities 1e-6)."""
+    if h is None:
+        return dict.fromkeys(HAZARD_PROBABILITY_FIELDS)
+    return {
+        "expected_hazard_area_m2": _clean(h.expected_hazard_area_m2),
+        "prob_any_hazard_low": round(h.prob_any_hazard_low, 6),
+        "prob_any_hazard_high": round(h.prob_any_hazard_high, 6),
+        "probability_data_area_m2": _clean(h.probability_data_area_m2),
+    }
+
+
+def _hazard_probability_json(
+    h: HazardProbability | None, *, region: bool = False
+) -> dict[str, Any] | None:
+    if h is None:
+        return None
+    out: dict[str, Any] = dict(_hazard_probability_values(h))
+    if region:
+        out["deposit_count"] = h.deposit_count
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # JSON
 
@@ -173,6 +205,7 @@ def _deposit_json(report: Report, d: DepositResult) -> dict[str, Any]:
         if d.team_days_by_method is None
         else {m: _q(q) for m, q in d.team_days_by_method.items()},
         "prob_any_item": None if d.prob_any_item is None else round(d.prob_any_item, 6),
+        "hazard_probability": _hazard_probability_json(d.hazard_probability),
         "cost_driver": d.cost_driver,
         "priority_rank": d.priority_rank,
         "extraction_ready_date": _date_q(report, d.ready_day),
@@ -193,6 +226,7 @@ def _region_json(report: Report, r: RegionResult) -> dict[str, Any]:
         "team_days_by_method": {m: _q(q) for m, q in r.team_days_by_method.items()},
         "blocked_count": r.blocked_count,
         "extraction_ready_date": _date_q(report, r.ready_day),
+        "hazard_probability": _hazard_probability_json(r.hazard_probability, region=True),
     }
 
 
@@ -271,6 +305,7 @@ def deposit_properties(report: Report, d: DepositResult) -> dict[str, Any]:
         for k in QUANTITY_KEYS:
             props[f"{f}_{k}"] = None if q is None else _clean(q[k])
     props["prob_any_item"] = None if d.prob_any_item is None else round(d.prob_any_item, 6)
+    props.update(_hazard_probability_values(d.hazard_probability))
     props["cost_driver"] = d.cost_driver
     props["priority_rank"] = d.priority_rank
     ready = _date_q(report, d.ready_day)
@@ -406,6 +441,29 @@ def _class_columns(report: Report) -> tuple[list[str], bool]:
     return shown, unknown
 
 
+def _shows_probability(report: Report) -> bool:
+    """Whether any deposit has figures from a probability raster (the column is shown then)."""
+    # A region has figures exactly when one of its deposits has: regions are few, deposits
+    # may be thousands (and this is asked for every row).
+    return any(r.hazard_probability is not None for r in report.regions)
+
+
+def _prob(p: float) -> str:
+    if p == 0:
+        return "0"
+    if p < 0.005:
+        return "<0.01"  # not 0.00: some chance, however small
+    return f"{p:.2f}"
+
+
+def _prob_cell(h: HazardProbability | None) -> str:
+    """``0.42-0.99``: the bounds of the probability that the footprint holds any hazard."""
+    if h is None:
+        return "-"
+    lo, hi = _prob(h.prob_any_hazard_low), _prob(h.prob_any_hazard_high)
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
 def _header(report: Report) -> list[str]:
     h, unknown = _class_columns(report)
     return [
@@ -415,6 +473,7 @@ def _header(report: Report) -> list[str]:
         "Footprint ha",
         *[f"{c} ha" for c in h],
         *(["Unknown ha"] if unknown else []),
+        *(["P(any hazard)"] if _shows_probability(report) else []),
         "Clearance ha",
         "Cost US$",
         "Team-days",
@@ -433,6 +492,7 @@ def _deposit_cells(report: Report, d: DepositResult, show_range: bool) -> list[s
         _ha(d.footprint_area_m2),
         *[_ha(d.hazard_area_m2.get(c, 0.0)) for c in h],
         *([_ha(d.unknown_area_m2)] if unknown else []),
+        *([_prob_cell(d.hazard_probability)] if _shows_probability(report) else []),
         _spread(fig.get("clearance_area_m2"), lambda v: _ha(v), show_range),
         _spread(fig.get("cost_usd"), _money, show_range),
         _spread(fig.get("team_days"), _days, show_range),
@@ -464,6 +524,7 @@ def _total_cells(report: Report, r: RegionResult, show_range: bool) -> list[str]
         _ha(r.footprint_area_m2),
         *[_ha(r.hazard_area_m2.get(c, 0.0)) for c in h],
         *([_ha(r.unknown_area_m2)] if unknown else []),
+        *([_prob_cell(r.hazard_probability)] if _shows_probability(report) else []),
         _spread(r.figures["clearance_area_m2"], lambda v: _ha(v), show_range),
         _spread(r.figures["cost_usd"], _money, show_range),
         _spread(r.figures["team_days"], _days, show_range),
@@ -491,6 +552,12 @@ def _caption(report: Report) -> list[str]:
         lines.append(f"Monte Carlo: {m['draws']} draws, seed {m['seed']}; P50 (P10-P90)")
     else:
         lines.append("figures at the mode of every parameter range")
+    if _shows_probability(report):
+        name = Path(m.get("inputs", {}).get("probability") or "").name
+        lines.append(
+            f"P(any hazard) from {name}: low = largest cell p (cells dependent), high = "
+            "1 - prod(1 - p) over the cells (independent; depends on the cell size)"
+        )
     teams = ", ".join(f"{k}={v}" for k, v in m.get("teams", {}).items())
     if m.get("start_date"):
         access = m.get("access_date") or "none (occupied ground is blocked)"
@@ -799,6 +866,7 @@ def region_properties(report: Report, r: RegionResult) -> dict[str, Any]:
         q = r.figures.get(f)
         for k in QUANTITY_KEYS:
             props[f"{f}_{k}"] = None if q is None else _clean(q[k])
+    props.update(_hazard_probability_values(r.hazard_probability))
     ready = _date_q(report, r.ready_day)
     for k in QUANTITY_KEYS:
         props[f"extraction_ready_date_{k}"] = None if ready is None else ready[k]
@@ -814,18 +882,25 @@ def region_properties(report: Report, r: RegionResult) -> dict[str, Any]:
 
 
 def embedded_inputs(report: Report) -> dict[str, bool]:
-    """Return which inputs of the run are the embedded data (deposits, regions, control, raster)."""
+    """Return which inputs of the run are the embedded data (deposits, regions, rasters...)."""
     from .io import default_data
 
+    keys = {
+        "deposits": "deposits",
+        "regions": "regions",
+        "control": "control",
+        "contamination": "contamination",
+        "probability": "contamination_probability",
+    }
     try:
         dd = default_data()
     except EstimatorError:
-        return dict.fromkeys(("deposits", "regions", "control", "contamination"), False)
+        return dict.fromkeys(keys, False)
     inputs = report.meta.get("inputs", {})
     out = {}
-    for key in ("deposits", "regions", "control", "contamination"):
+    for key, attr in keys.items():
         given = inputs.get(key)
-        out[key] = given is not None and Path(given).resolve() == getattr(dd, key).resolve()
+        out[key] = given is not None and Path(given).resolve() == getattr(dd, attr).resolve()
     return out
 
 
@@ -881,6 +956,8 @@ def data_credits(report: Report) -> list[str]:
         lines.append(f"Contamination: {name} (user data{extra}).")
     if inputs.get("hazard_areas"):
         lines.append(f"Hazardous areas: {Path(inputs['hazard_areas']).name} (user data).")
+    if inputs.get("probability") and not emb.get("probability"):
+        lines.append(f"Hazard probability: {Path(inputs['probability']).name} (user data).")
     if emb["deposits"]:
         lines.append(
             "Deposit locations: Wikipedia contributors (CC BY-SA); GeoNames (CC BY 4.0); "

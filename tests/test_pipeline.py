@@ -228,6 +228,7 @@ def test_json_contract_keys(scene, make_vector):
         "clearance_area_m2",
         "cost_usd",
         "team_days",
+        "hazard_probability",
     }
     deposit_keys = {
         "id",
@@ -246,6 +247,8 @@ def test_json_contract_keys(scene, make_vector):
         "clearance_area_m2_by_method",
         "cost_usd",
         "team_days",
+        "prob_any_item",
+        "hazard_probability",
     }
     assert region_keys <= set(doc["regions"][0])
     d = doc["deposits"][0]
@@ -254,6 +257,10 @@ def test_json_contract_keys(scene, make_vector):
     for key in ("nts_area_m2", "ts_area_m2", "clearance_area_m2", "cost_usd", "team_days"):
         assert set(d[key]) == {"p10", "p50", "p90", "mean"}
     assert set(d["clearance_area_m2_by_method"]) == {"manual", "mechanical", "mdd"}
+    # A user's class raster and no --probability: the key is there, the figures are null.
+    inputs = doc["demine"]["inputs"]
+    assert "probability" in inputs and inputs["probability"] is None
+    assert d["hazard_probability"] is None and doc["regions"][0]["hazard_probability"] is None
 
 
 def test_csv_and_markdown_list_every_deposit(scene, make_vector):

@@ -25,6 +25,15 @@ Contamination = Annotated[
         show_default="embedded proxy; none with --hazard-areas",
     ),
 ]
+Probability = Annotated[
+    Path | None,
+    typer.Option(
+        "--probability",
+        help="Raster of hazard probabilities 0-1 (any GDAL raster, any CRS, band 1) for the "
+        "expected hazard area and the bounds of P(any hazard) per footprint.",
+        show_default="embedded, with the embedded contamination raster; none with your own",
+    ),
+]
 HazardAreas = Annotated[
     Path | None,
     typer.Option(

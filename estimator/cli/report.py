@@ -40,6 +40,7 @@ class Format(StrEnum):
 def report(
     deposits: opt.Deposits = None,
     contamination: opt.Contamination = None,
+    probability: opt.Probability = None,
     hazard_areas: opt.HazardAreas = None,
     hazard_class_field: opt.HazardClassField = "class",
     regions: opt.Regions = None,
@@ -122,6 +123,7 @@ def report(
     inputs = build_inputs(
         deposits=deposits,
         contamination=contamination,
+        probability=probability,
         hazard_areas=hazard_areas,
         hazard_class_field=hazard_class_field,
         regions=regions,

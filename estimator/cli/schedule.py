@@ -27,6 +27,7 @@ from ._common import (
 def schedule(
     deposits: opt.Deposits = None,
     contamination: opt.Contamination = None,
+    probability: opt.Probability = None,
     regions: opt.Regions = None,
     control: opt.Control = None,
     params: opt.ParamsFile = None,
@@ -59,6 +60,7 @@ def schedule(
     inputs = build_inputs(
         deposits=deposits,
         contamination=contamination,
+        probability=probability,
         regions=regions,
         control=control,
         params=params,
@@ -102,6 +104,7 @@ def compare(
     params_b: Annotated[Path, typer.Argument(help="Second parameter file (B).")],
     deposits: opt.Deposits = None,
     contamination: opt.Contamination = None,
+    probability: opt.Probability = None,
     regions: opt.Regions = None,
     control: opt.Control = None,
     region: opt.Region = None,
@@ -130,6 +133,7 @@ def compare(
     inputs = build_inputs(
         deposits=deposits,
         contamination=contamination,
+        probability=probability,
         regions=regions,
         control=control,
         region=region,
