@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from .errors import ParameterError
 
 __all__ = [
@@ -106,6 +108,9 @@ class HazardClass:
     productivity_factor: Range
     clearance_mix: tuple[tuple[str, float], ...]
     residual_items_per_ha_released: Range = Range(0.0, 0.0, 0.0)
+    #: Lowest probability (0-1) that falls in this class when the contamination raster holds
+    #: probabilities rather than class values; ``None`` if the class takes no probabilities.
+    probability_min: float | None = None
 
     def mix_share(self, method: str) -> float:
         """Share of this class's clearance area done by ``method`` (0 if absent)."""
@@ -161,6 +166,37 @@ class Params:
     def class_by_value(self) -> dict[int, HazardClass]:
         """Map raster value -> class."""
         return {c.raster_value: c for c in self.classes}
+
+    @property
+    def probability_bands(self) -> tuple[tuple[float, int], ...]:
+        """``(probability_min, class index)`` of the classes that take probabilities, by bound.
+
+        Empty when no class declares ``probability_min`` (probability rasters then cannot be
+        read as classes).
+        """
+        bands = [(c.probability_min, k) for k, c in enumerate(self.classes)]
+        return tuple(sorted((p, k) for p, k in bands if p is not None))
+
+    def classify_probabilities(self, p: np.ndarray) -> np.ndarray:
+        """Class index of each probability by the bands (``p >= probability_min``), -1 if none.
+
+        Examples
+        --------
+        >>> from estimator.io import default_data
+        >>> params = load_params(defaults=default_data().parameters)
+        >>> [params.class_names[k] for k in params.classify_probabilities(
+        ...     np.array([0.0, 0.003, 0.1, 0.5, 1.0]))]
+        ['none', 'low', 'medium', 'high', 'high']
+        """
+        bands = self.probability_bands
+        p = np.asarray(p, dtype="float64")
+        if not bands:
+            return np.full(p.shape, -1)
+        lows = np.array([b for b, _ in bands])
+        index = np.array([k for _, k in bands])
+        j = np.searchsorted(lows, p, side="right") - 1
+        ok = (j >= 0) & (p >= 0) & (p <= 1)
+        return np.where(ok, index[np.clip(j, 0, None)], -1)
 
     def with_buffer(self, footprint_buffer_m: float) -> Params:
         """Return a copy with another footprint buffer (the ``--buffer-m`` override)."""
@@ -223,6 +259,7 @@ _CLASS_KEYS = (
     "productivity_factor",
     "clearance_mix",
     "residual_items_per_ha_released",
+    "probability_min",
 )
 _RANGE_KEYS = ("low", "mode", "high", "dist")
 
@@ -239,6 +276,15 @@ class _Ctx:
 
 
 _MISSING = object()
+
+
+def _probability_min(ctx: _Ctx, tbl: dict[str, Any], where: str) -> float | None:
+    if "probability_min" not in tbl:
+        return None
+    value = _number(ctx, tbl["probability_min"], f"[{where}] probability_min")
+    if not 0 <= value <= 1:
+        raise ctx.fail(f"[{where}] probability_min", value, "must be a probability between 0 and 1")
+    return float(value)
 
 
 def _check_keys(ctx: _Ctx, table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
@@ -533,9 +579,28 @@ def parse_params(
                     f"[{where}] residual_items_per_ha_released",
                     minimum=0,
                 ),
+                probability_min=_probability_min(ctx, tbl, where),
             )
         )
     classes.sort(key=lambda c: c.raster_value)
+    bounds = [(c.probability_min, c.name) for c in classes if c.probability_min is not None]
+    if bounds:
+        seen_bounds: dict[float, str] = {}
+        for bound, name in bounds:
+            if bound in seen_bounds:
+                raise ctx.fail(
+                    f"[classes.{name}] probability_min",
+                    bound,
+                    f"already the bound of class {seen_bounds[bound]!r}: each class needs its own",
+                )
+            seen_bounds[bound] = name
+        if 0.0 not in seen_bounds:
+            lowest = min(bounds)
+            raise ctx.fail(
+                f"[classes.{lowest[1]}] probability_min",
+                lowest[0],
+                "the lowest band must start at 0 so that every probability has a class",
+            )
 
     # General -----------------------------------------------------------------------------
     gen_t = _table(ctx, _require(ctx, data, "general", ""), "general")

@@ -576,6 +576,12 @@ def _probability_path(inputs: Inputs, raster_path: Path | None) -> Path | None:
     return dd.contamination_probability
 
 
+def _is_floating(path: Path, band: int) -> bool:
+    """Whether a raster's band holds floating-point values."""
+    with open_raster(path, band=band) as ds:
+        return bool(np.issubdtype(np.dtype(ds.dtypes[band - 1]), np.floating))
+
+
 def _overlay_probability(
     path: Path,
     prepared: list[_Prepared],
@@ -770,13 +776,39 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
         if raster_path is not None
         else [None] * n
     )
+    # An integer raster holds class values. A floating-point raster holds class values too if
+    # every value under the footprints is one; otherwise it holds probabilities (0-1), read as
+    # classes by the parameter file's probability bands.
+    probabilities = (
+        raster_path is not None
+        and _is_floating(raster_path, inputs.band)
+        and not all(
+            float(v).is_integer() and int(v) in class_index
+            for va in overlays
+            if va is not None
+            for v in va.values.tolist()
+        )
+    )
+    if probabilities and not params.probability_bands:
+        raise InputDataError(
+            f"{raster_path}: a floating-point raster is read as probabilities (0-1), but the "
+            f"parameter file {params.source} gives no probability bands: add probability_min "
+            "to each [classes.NAME] table (see `demine params init`), or give a raster of class "
+            "values"
+        )
     unmapped: dict[float, list[str]] = {}
     for i, va in enumerate(overlays):
         if va is None:
             continue
-        for value, area in zip(va.values.tolist(), va.area_m2.tolist(), strict=True):
-            k = class_index.get(int(value)) if float(value).is_integer() else None
-            if k is None:
+        if probabilities:
+            ks = params.classify_probabilities(va.values).tolist()
+        else:
+            ks = [
+                class_index.get(int(v)) if float(v).is_integer() else None
+                for v in va.values.tolist()
+            ]
+        for value, area, k in zip(va.values.tolist(), va.area_m2.tolist(), ks, strict=True):
+            if k is None or k < 0:
                 unmapped.setdefault(value, []).append(prepared[i].name)
                 continue
             hazard[i, k] += area
@@ -784,12 +816,23 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
         outside_area[i] = va.outside_area_m2
     if unmapped:
         shown = ", ".join(f"{v:g}" for v in sorted(unmapped)[:10])
+        where = unmapped[sorted(unmapped)[0]][0]
+        if probabilities:
+            raise InputDataError(
+                f"{raster_path}: value(s) {shown} (in {where!r}) are not probabilities; a "
+                "floating-point contamination raster must hold values in 0-1: rescale "
+                "percentages to 0-1, declare other values as nodata (gdal_edit.py -a_nodata "
+                "VALUE), or convert a raster of class values to an integer type "
+                "(gdal_translate -ot Byte)"
+            )
         raise InputDataError(
-            f"{raster_path}: raster value(s) {shown} (in {unmapped[sorted(unmapped)[0]][0]!r}) "
-            f"have no class in the parameter file {params.source}; add a [classes.NAME] table "
-            "with that raster_value, or set them to nodata"
+            f"{raster_path}: raster value(s) {shown} (in {where!r}) have no class in the "
+            f"parameter file {params.source}; add a [classes.NAME] table with that raster_value, "
+            "or set them to nodata"
         )
     probability_path = _probability_path(inputs, raster_path)
+    if probability_path is None and probabilities and inputs.band == 1:
+        probability_path = Path(raster_path)  # the contamination raster is its own
     probability: list[HazardProbability | None] = []
     probability_reason: dict[int, str] = {}
     if probability_path is not None:

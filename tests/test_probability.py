@@ -322,3 +322,93 @@ def test_embedded_default_has_figures_inside_the_raster():
     assert any(with_figures)
     cells = [c.header for c in rep.render_tables(r)[0].columns]
     assert "P(any hazard)" in cells
+
+
+# A raster of probabilities as the contamination raster ------------------------------------
+
+
+def test_probability_raster_as_contamination_is_read_by_the_bands(make_raster, make_vector):
+    # One row of four cells, one per band of geodata/parameters.toml: none < 0.003 <= low <
+    # 0.035 <= medium < 0.23 <= high; the last cell is nodata.
+    p = np.array([[0.001, 0.003, 0.1, 0.23, np.nan]], dtype="float32")
+    raster = make_raster(p, Affine(CELL, 0, X0, 0, -CELL, Y0), nodata=np.nan, name="pc.tif")
+    regions = make_vector(
+        [box(X0 - 1000, Y0 - 1000, X0 + 1000, Y0 + 1000)],
+        crs="EPSG:3035",
+        filename="regions.gpkg",
+        name=["Testland"],
+    )
+    # Whole cells 0-3 and half of the nodata cell.
+    row = box(X0, Y0 - CELL, X0 + 4.5 * CELL, Y0)
+    inputs = Inputs(
+        deposits=deposits_file(make_vector, [row], ["Row"]),
+        contamination=raster,
+        regions=regions,
+        no_control=True,
+        buffer_m=0,
+    )
+    r = estimate(inputs, n_draws=1)
+    (d,) = r.deposits
+    for name in ("none", "low", "medium", "high"):
+        assert d.hazard_area_m2[name] == pytest.approx(1e4, rel=REL), name
+    # (edges move by ~1 mm on the way through lon/lat: REL of the footprint, not of the half cell)
+    assert d.unknown_area_m2 == pytest.approx(5e3, abs=REL * 4.5e4)
+    assert d.status == "partial"
+    # The raster is its own probability raster: expected area and bounds by hand.
+    hp = d.hazard_probability
+    assert hp is not None
+    assert hp.expected_hazard_area_m2 == pytest.approx(1e4 * (0.001 + 0.003 + 0.1 + 0.23), rel=1e-4)
+    assert hp.prob_any_hazard_low == pytest.approx(0.23, rel=1e-4)
+    high = 1 - (1 - 0.001) * (1 - 0.003) * (1 - 0.1) * (1 - 0.23)
+    assert hp.prob_any_hazard_high == pytest.approx(high, rel=1e-4)
+    assert r.meta["inputs"]["probability"] == str(raster)
+
+
+def test_float_raster_of_class_values_stays_classes(make_raster, make_vector):
+    values = np.array([[0.0, 1.0, 2.0, 3.0]], dtype="float32")
+    raster = make_raster(values, Affine(CELL, 0, X0, 0, -CELL, Y0), nodata=-1, name="fc.tif")
+    regions = make_vector(
+        [box(X0 - 1000, Y0 - 1000, X0 + 1000, Y0 + 1000)],
+        crs="EPSG:3035",
+        filename="regions.gpkg",
+        name=["Testland"],
+    )
+    inputs = Inputs(
+        deposits=deposits_file(make_vector, [box(X0, Y0 - CELL, X0 + 4 * CELL, Y0)], ["Row"]),
+        contamination=raster,
+        regions=regions,
+        no_control=True,
+        buffer_m=0,
+    )
+    (d,) = estimate(inputs, n_draws=1).deposits
+    assert [round(d.hazard_area_m2[c]) for c in ("none", "low", "medium", "high")] == [1e4] * 4
+    assert d.hazard_probability is None  # class values are not probabilities
+
+
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ("[classes.none]\nprobability_min = 1.5\n", "must be a probability between 0 and 1"),
+        ("[classes.low]\nprobability_min = 0.0\n", "already the bound of class 'none'"),
+        ("[classes.none]\nprobability_min = 0.001\n", "the lowest band must start at 0"),
+        ("[classes.high]\nprobability_min = 'x'\n", "must be a number"),
+    ],
+)
+def test_probability_bands_are_validated(write_toml, toml, needle):
+    from estimator.errors import ParameterError
+    from estimator.params import load_params
+
+    with pytest.raises(ParameterError, match=needle):
+        load_params(write_toml(toml), defaults=default_data().parameters)
+
+
+def test_parameter_bands_match_the_hazard_model():
+    # The embedded proxy classes its cells with hazard_model.toml's bands; reading its
+    # probability raster as classes must give the same classes.
+    import tomllib
+
+    from estimator.params import load_params
+
+    params = load_params(defaults=default_data().parameters)
+    model = tomllib.loads((default_data().root / "hazard_model.toml").read_text("utf-8"))
+    assert {params.class_names[k]: p for p, k in params.probability_bands} == model["classes"]
