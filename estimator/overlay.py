@@ -5,21 +5,24 @@ Every area here is in square metres on the ellipsoid, whatever the CRS of the in
 * a raster cell's area is computed exactly for geographic rasters (the area of a latitude band on
   the ellipsoid), and as planar area divided by the projection's areal scale for projected rasters
   (exact for equal-area projections, second-order accurate elsewhere);
-* the fraction of each cell covered by a polygon comes from exactextract, so cells cut by a
-  footprint's edge count by the share that lies inside (no centre-of-cell or all-touched error);
+* the fraction of each cell covered by a polygon is exact (the block engine below; exactextract
+  in the reference path), so cells cut by a footprint's edge count by the share that lies
+  inside (no centre-of-cell or all-touched error);
 * polygon areas (footprints, overlaps with regions and control zones) are geodesic areas on WGS84.
 
 The raster is never read whole: the block engine (below) reads each block once for all the
-footprints that touch it, in tasks that run serially, on local processes or on a Dask cluster
-(:mod:`estimator.parallel`), with memory bounded by the tile and block-cache sizes.
+footprints that touch it, in tasks that run serially, on local threads or processes or on a
+Dask cluster (:mod:`estimator.parallel`), with memory bounded by the tile and block-cache sizes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -28,9 +31,6 @@ import numpy as np
 import pyproj
 import shapely
 from affine import Affine
-from exactextract import exact_extract
-from exactextract.feature import JSONFeatureSource
-from exactextract.raster import NumPyRasterSource
 from rasterio.windows import Window, from_bounds
 
 from .errors import InputDataError
@@ -348,6 +348,10 @@ def value_areas(
     window = _window_for(footprint.bounds, dataset.transform, dataset.height, dataset.width)
     if window is None:
         return empty
+    from exactextract import exact_extract  # the reference path only: not imported otherwise
+    from exactextract.feature import JSONFeatureSource
+    from exactextract.raster import NumPyRasterSource
+
     data = dataset.read(band, window=window)
     wt = dataset.window_transform(window)
     h, w = data.shape
@@ -422,16 +426,34 @@ def raster_area_fn(crs: pyproj.CRS) -> Callable[[shapely.Geometry], float]:
 # The raster is read one tile (a block, or a few blocks) at a time, once for all the polygons
 # that touch it; a run's value sum is a segment sum of the tile (numpy reduceat), its area the
 # product of a row factor and a column factor (a cell's area is separable to ~1e-9 within a
-# tile, see _CellAreaModel). Tasks are bands of tiles; each opens the raster itself, so the same
-# tasks run serially, on local processes or on a Dask cluster, and their partial sums are merged
-# in task order: the results do not depend on where the tasks ran.
+# tile, see _CellAreaModel). Tasks are bands of tiles; each opens the raster itself (or, on
+# threads, reuses its thread's handle), so the same tasks run serially, on local threads or
+# processes or on a Dask cluster, and their partial sums are merged in task order: the results
+# do not depend on where the tasks ran.
+#
+# Integer (class) rasters have two faster ways to areas per value (_tile_values_runs): whole
+# tiles covered by whole polygons (most tiles of a region) are counted value by value with
+# byte-lane sums, a row of tiles at a time (_run_batch, _span_totals); the coverage runs of the
+# other polygons are intersected with the tile's runs of equal values along rows.
 
 #: Coverage below this (a share of one cell) is rounding noise and is dropped.
 _COVERAGE_EPS = 1e-12
 #: Cells per task (a band of tiles); bounds a task's memory and sets the parallel grain.
 _TASK_CELLS = 4 * 1024 * 1024
+#: Jobs of at most this many polygons get tasks four times as long.
+_FEW_POLYGONS = 16
 #: Above this many distinct values in a tile, per-value sums expand runs into cells.
 _MAX_LAYERS = 16
+#: Integer tiles whose runs of equal values are shorter than this on average (cells) are
+#: totalled by a (row, value) histogram of their cells rather than run by run.
+_DENSE_RUN_CELLS = 3
+#: Largest relative error accepted from dropping the product of the row and column factors'
+#: deviations from their means in a tile (whole-tile totals of integer tiles).
+_SEPARABLE_TOL = 1e-9
+#: Rows counted together when the row factor barely changes (projected rasters), largest first.
+_ROW_GROUPS = (8, 4, 2)
+#: Bytes of value masks handled at once (about the size of a CPU's L2 cache).
+_CACHE_BYTES = 4 << 20
 #: Ground distance between the nodes where exact cell areas are sampled in a tile, metres.
 _AREA_NODE_SPACING_M = 500.0
 #: Largest relative error accepted from the separable cell-area model before falling back to
@@ -803,14 +825,16 @@ class _Tile:
         self.g = g
         self.hc = hc
         self.area2d = area2d
-        self._buf = np.empty(self.h * self.w + 1)
-        self._buf[-1] = 0.0
+        self._buf: np.ndarray | None = None
         if hc is not None:
             self._hc_prefix = np.zeros(hc.size + 1)
             np.cumsum(hc, out=self._hc_prefix[1:])
 
     def weights(self, values: np.ndarray | None, mask: np.ndarray | None) -> np.ndarray:
         """Fill the buffer with ``values x column_factor`` (or x exact area), zero where masked."""
+        if self._buf is None:
+            self._buf = np.empty(self.h * self.w + 1)
+            self._buf[-1] = 0.0
         out = self._buf[:-1].reshape(self.h, self.w)
         col = self.hc if self.area2d is None else self.area2d
         if values is None:
@@ -885,8 +909,54 @@ def _is_nodata_value(values: np.ndarray, nodata: float | None) -> np.ndarray:
     return out
 
 
-def _run_task(task: _Task) -> _TaskResult:
-    """Run one task: exact runs of its polygons, then one read per tile they touch."""
+class _Handles:
+    """Open datasets and cell-area models shared by the tasks of a job that run in this process.
+
+    Opening the raster and building its area model (a pyproj transformer) cost a few
+    milliseconds, which matter when tasks are short; tasks run serially or on threads reuse
+    them. Each thread has its own (GDAL datasets and pyproj objects must not be shared
+    between threads); :meth:`close` closes them all at the end of the job.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._datasets: list = []
+
+    def dataset(self, path: str):
+        import rasterio
+
+        ds = getattr(self._local, "dataset", None)
+        if ds is None:
+            ds = rasterio.open(path)
+            with self._lock:
+                self._datasets.append(ds)
+            self._local.dataset = ds
+        return ds
+
+    def area_model(self, grid: _GridSpec) -> _CellAreaModel:
+        model = getattr(self._local, "area_model", None)
+        if model is None:
+            model = _new_area_model(grid)
+            self._local.area_model = model
+        return model
+
+    def close(self) -> None:
+        with self._lock:
+            for ds in self._datasets:
+                ds.close()
+            self._datasets.clear()
+
+
+def _new_area_model(grid: _GridSpec) -> _CellAreaModel:
+    return _CellAreaModel(pyproj.CRS.from_wkt(grid.crs_wkt), Affine(*grid.transform))
+
+
+def _run_task(task: _Task, handles: _Handles | None = None) -> _TaskResult:
+    """Run one task: exact runs of its polygons, then one read per tile they touch.
+
+    ``handles`` (tasks run in this process) lends an open dataset and the area model.
+    """
     import rasterio
     from rasterio.windows import Window
 
@@ -899,27 +969,56 @@ def _run_task(task: _Task) -> _TaskResult:
     sums = np.zeros((n, 3)) if task.mode == "sums" else None
     nodata_area = np.zeros(n) if task.mode == "values" else None
     entries: dict = {}
-    crs = pyproj.CRS.from_wkt(grid.crs_wkt)
     h = task.row1 - task.row0
-    areas = _CellAreaModel(crs, Affine(*grid.transform)).window(
-        task.row0, task.col0, h, task.col1 - task.col0
+    model = _new_area_model(grid) if handles is None else handles.area_model(grid)
+    # (a tile's model is asked for more than once; per-tile models cost pyproj calls)
+    areas = functools.lru_cache(maxsize=2)(
+        model.window(task.row0, task.col0, h, task.col1 - task.col0)
     )
     bounds = np.flatnonzero(np.r_[True, tile_of[1:] != tile_of[:-1], True])
     tiles_read = 0
+    read_buf = np.empty(grid.tile_height * grid.tile_width, dtype=grid.dtype)
     # Each block is read once; GDAL's block cache only needs to hold a tile's blocks.
-    with rasterio.Env(GDAL_CACHEMAX=grid.cache_mb), rasterio.open(grid.path) as ds:
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True) if tile_of.size else ():
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=grid.cache_mb))
+        if handles is None:
+            ds = stack.enter_context(rasterio.open(grid.path))
+        else:
+            ds = handles.dataset(grid.path)
+        # Whole integer tiles covered only by polygons that cover all of them: their areas
+        # per value are counted together, a row of tiles at a time (see _span_totals).
+        batch: list[tuple[int, int, np.ndarray]] = []  # (tile, width, full polygons)
+        can_batch = task.mode == "values" and np.dtype(grid.dtype).kind in "ui"
+        crops, full, part_run, has_part = _tile_crops(
+            tile_of, poly, row, start, stop, cov, bounds, n, grid.tile_width
+        )
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            if not tile_of.size:  # no runs at all
+                break
             t = int(tile_of[a])
             c0 = task.col0 + t * grid.tile_width
             w = min(grid.tile_width, task.col1 - c0)
-            tp, tr = poly[a:b], row[a:b]
-            ts, te = start[a:b] - t * grid.tile_width, stop[a:b] - t * grid.tile_width
-            tc = cov[a:b]
             # Only the part of the tile that the runs reach (small footprints in a big tile).
-            r_lo, r_hi = int(tr.min()), int(tr.max()) + 1
-            c_lo, c_hi = int(ts.min()), int(te.max())
+            r_lo, r_hi, c_lo, c_hi = crops[i]
+            full_ids = np.flatnonzero(full[i])
+            if (
+                can_batch
+                and not has_part[i]
+                and (r_lo, r_hi, c_lo, c_hi) == (0, h, 0, w)
+                and areas(c0, w)[2] is None
+            ):
+                batch.append((t, w, full_ids))
+                continue
+            tp, tc, part = poly[a:b], cov[a:b], part_run[a:b]
+            tr = row[a:b] - r_lo
+            ts = start[a:b] - (t * grid.tile_width + c_lo)
+            te = stop[a:b] - (t * grid.tile_width + c_lo)
+            # Read into one buffer per task: fresh tile-sized arrays cost page faults.
+            out = read_buf[: (r_hi - r_lo) * (c_hi - c_lo)].reshape(r_hi - r_lo, c_hi - c_lo)
             data = ds.read(
-                grid.band, window=Window(c0 + c_lo, task.row0 + r_lo, c_hi - c_lo, r_hi - r_lo)
+                grid.band,
+                window=Window(c0 + c_lo, task.row0 + r_lo, c_hi - c_lo, r_hi - r_lo),
+                out=out,
             )
             tiles_read += 1
             g, hc, area2d = areas(c0, w)
@@ -929,14 +1028,6 @@ def _run_task(task: _Task) -> _TaskResult:
                 None if hc is None else hc[c_lo:c_hi],
                 None if area2d is None else area2d[r_lo:r_hi, c_lo:c_hi],
             )
-            tr, ts, te = tr - r_lo, ts - c_lo, te - c_lo
-            # Polygons that cover the whole (cropped) tile take its totals instead of run sums.
-            whole_run = (ts == 0) & (te == c_hi - c_lo) & (np.abs(tc - 1.0) <= _COVERAGE_EPS)
-            n_whole = np.bincount(tp[whole_run], minlength=n)
-            n_runs = np.bincount(tp, minlength=n)
-            full = (n_whole == r_hi - r_lo) & (n_runs == r_hi - r_lo)
-            part = ~full[tp]
-            full_ids = np.flatnonzero(full)
             if task.mode == "sums":
                 _tile_sums(
                     tile,
@@ -950,9 +1041,11 @@ def _run_task(task: _Task) -> _TaskResult:
                     sums,
                 )
             else:
-                _tile_values(
+                by_runs = tile.area2d is None and data.dtype.kind in "ui"
+                (_tile_values_runs if by_runs else _tile_values)(
                     tile, grid.nodata, tp, tr, ts, te, tc, part, full_ids, n, entries, nodata_area
                 )
+        tiles_read += _run_batch(task, ds, areas, batch, entries, nodata_area)
     if task.mode == "sums":
         return _TaskResult(task.polygons, sums, None, None, None, None, tiles_read)
     if entries:
@@ -966,6 +1059,93 @@ def _run_task(task: _Task) -> _TaskResult:
     else:
         e_poly, e_value, e_area = np.zeros(0, np.int64), np.zeros(0, grid.dtype), np.zeros(0)
     return _TaskResult(task.polygons, None, e_poly, e_value, e_area, nodata_area, tiles_read)
+
+
+def _tile_crops(tile_of, poly, row, start, stop, cov, bounds, n: int, tile_width: int):
+    """For each tile of a task's runs: the part the runs reach, and which polygons cover it.
+
+    Returns ``(crops, full, part_run, has_part)``: ``(r_lo, r_hi, c_lo, c_hi)`` of each tile
+    (rows of the task, columns of the tile), whether each polygon covers the whole crop
+    ``(tiles, n)``, whether each run belongs to a polygon that does not, and whether a tile
+    has such runs.
+    """
+    n_t = bounds.size - 1 if tile_of.size else 0
+    if n_t == 0:
+        return [], np.zeros((0, n), bool), np.zeros(0, bool), np.zeros(0, bool)
+    seg = bounds[:-1]
+    offset = tile_of * tile_width
+    s_rel, e_rel = start - offset, stop - offset
+    r_lo = np.minimum.reduceat(row, seg)
+    r_hi = np.maximum.reduceat(row, seg) + 1
+    c_lo = np.minimum.reduceat(s_rel, seg)
+    c_hi = np.maximum.reduceat(e_rel, seg)
+    tix = np.repeat(np.arange(n_t), np.diff(bounds))
+    whole = (s_rel == c_lo[tix]) & (e_rel == c_hi[tix]) & (np.abs(cov - 1.0) <= _COVERAGE_EPS)
+    key = tix * n + poly
+    n_whole = np.bincount(key[whole], minlength=n_t * n).reshape(n_t, n)
+    n_runs = np.bincount(key, minlength=n_t * n).reshape(n_t, n)
+    height = (r_hi - r_lo)[:, None]
+    full = (n_whole == height) & (n_runs == height)
+    part_run = ~full.reshape(-1)[key]
+    has_part = np.bincount(tix[part_run], minlength=n_t) > 0
+    crops = np.column_stack([r_lo, r_hi, c_lo, c_hi]).tolist()
+    return crops, full, part_run, has_part
+
+
+def _run_batch(task: _Task, ds, areas, batch, entries: dict, nodata_area) -> int:
+    """Areas per value of whole tiles covered by whole polygons, a row of tiles at a time.
+
+    Consecutive tiles of the same width are read with one call and counted together; this
+    keeps the numpy operations large, which matters for threads (each releases the GIL).
+    Returns the number of reads.
+    """
+    from rasterio.windows import Window
+
+    grid = task.grid
+    h = task.row1 - task.row0
+    n = task.polygons.size
+    reads = 0
+    i = 0
+    while i < len(batch):
+        j = i + 1
+        while j < len(batch) and batch[j][0] == batch[j - 1][0] + 1 and batch[j][1] == batch[i][1]:
+            j += 1
+        span = batch[i:j]
+        t0, w = span[0][0], span[0][1]
+        c0 = task.col0 + t0 * grid.tile_width
+        data = _scratch("span", (h, w * len(span)), grid.dtype)
+        ds.read(grid.band, window=Window(c0, task.row0, w * len(span), h), out=data)
+        reads += 1
+        models = [areas(c0 + k * grid.tile_width, w) for k in range(len(span))]
+        g = models[0][0]
+        result = _span_totals(data, g, np.stack([m[1] for m in models]))
+        if result is None:  # a tile by itself (the model check failed)
+            for k, (_, _, full_ids) in enumerate(span):
+                sub = np.ascontiguousarray(data[:, k * w : (k + 1) * w])
+                tile = _Tile(sub, g, models[k][1], None)
+                none = np.zeros(0, np.int64)
+                _tile_values_runs(
+                    tile,
+                    grid.nodata,
+                    none,
+                    none,
+                    none,
+                    none,
+                    np.zeros(0),
+                    none.astype(bool),
+                    full_ids,
+                    n,
+                    entries,
+                    nodata_area,
+                )
+        else:
+            values, area = result
+            per_value = np.zeros((n, values.size))
+            for k, (_, _, full_ids) in enumerate(span):
+                per_value[full_ids] += area[k]
+            _add_values(entries, nodata_area, grid.nodata, values, per_value)
+        i = j
+    return reads
 
 
 def _tile_sums(tile: _Tile, nodata, tp, tr, ts, te, tc, full_ids, sums) -> None:
@@ -1064,6 +1244,321 @@ def _tile_values(tile: _Tile, nodata, tp, tr, ts, te, tc, part, full_ids, n, ent
         if totals is not None:
             per_poly[full_ids] += totals[k]
         add(k, per_poly)
+
+
+def _class_runs(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Find the runs of equal values along the rows of an integer tile.
+
+    Returns ``(start, end, value)``: flat indices of each run (``end`` exclusive; every row
+    starts a run, so no run crosses a row) and its value.
+    """
+    h, w = data.shape
+    flat = data.reshape(-1)
+    change = np.empty(flat.size, dtype=bool)
+    change[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=change[1:])
+    change[::w] = True
+    start = np.flatnonzero(change)
+    end = np.empty_like(start)
+    end[:-1] = start[1:]
+    end[-1] = flat.size
+    return start, end, flat[start]
+
+
+def _run_codes(data: np.ndarray, run_value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a tile (from its runs) and each run's index into them."""
+    if data.dtype.itemsize == 1:
+        u = run_value.view(np.uint8)
+        present = np.flatnonzero(np.bincount(u, minlength=256))
+        lut = np.zeros(256, dtype=np.intp)
+        lut[present] = np.arange(present.size)
+        return present.astype(np.uint8).view(data.dtype), lut[u]
+    values, codes = np.unique(run_value, return_inverse=True)
+    return values, codes.reshape(-1)
+
+
+_LANES16 = np.uint64(0x00FF00FF00FF00FF)
+_SUM16 = np.uint64(0x0001000100010001)
+
+
+def _row_counts(masks: np.ndarray, lane_max: int = 1) -> np.ndarray:
+    """Row sums of a stack of uint8 arrays ``(k, h, w)`` of counts up to ``lane_max``: ``(k, h)``.
+
+    Eight cells are added at once, one per byte lane of a 64-bit word, a few words at a time
+    so that no lane overflows; a row's eight lanes are then added in 16-bit lanes and gathered
+    into the top one by a multiply.
+    """
+    k, h, w = masks.shape
+    if w % 8 or not masks.flags.c_contiguous:
+        return masks.sum(axis=2, dtype=np.int64)
+    words = masks.view(np.uint64)  # (k, h, w // 8)
+    rows = np.zeros((k, h), dtype=np.int64)
+    for j in _even_chunks(w // 8, 255 // lane_max):
+        x = np.add.reduce(words[:, :, j], axis=2)
+        x = (x & _LANES16) + ((x >> np.uint64(8)) & _LANES16)
+        rows += ((x * _SUM16) >> np.uint64(48)).view(np.int64)
+    return rows
+
+
+def _col_counts(masks: np.ndarray, lane_max: int = 1) -> np.ndarray:
+    """Column sums of a stack of uint8 arrays ``(k, h, w)`` of counts up to ``lane_max``.
+
+    Rows are added as 64-bit words (eight byte lanes), a few rows at a time so that no lane
+    overflows. Returns ``(k, w)``.
+    """
+    k, h, w = masks.shape
+    if w % 8 or not masks.flags.c_contiguous:
+        return masks.sum(axis=1, dtype=np.int64)
+    words = masks.view(np.uint64)
+    cols = np.zeros((k, w), dtype=np.int64)
+    for i in _even_chunks(h, 255 // lane_max):
+        cols += np.add.reduce(words[:, i], axis=1).view(np.uint8).reshape(k, w)
+    return cols
+
+
+def _even_chunks(n: int, most: int) -> list[slice]:
+    """Cut ``range(n)`` into the fewest slices of at most ``most`` items, of even sizes."""
+    parts = -(-n // most)
+    cuts = [n * i // parts for i in range(parts + 1)]
+    return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype="uint8") -> np.ndarray:
+    """Return an array of ``shape`` in this thread's scratch buffer ``name`` (not zeroed).
+
+    Fresh arrays of a few MB are mapped anew by the allocator, and their page faults cost
+    more than the passes over them. A buffer holds at most a row of tiles (about
+    ``4 * _TASK_CELLS`` cells) or ``_CACHE_BYTES``; the calling thread's buffers are dropped
+    at the end of a job, worker threads' when they end (on a Dask worker, they stay).
+    """
+    dtype = np.dtype(dtype)
+    n = math.prod(shape)
+    key = f"{name}_{dtype.str}"
+    buf = getattr(_SCRATCH, key, None)
+    if buf is None or buf.size < n:
+        buf = np.empty(n, dtype=dtype)
+        setattr(_SCRATCH, key, buf)
+    return buf[:n].reshape(shape)
+
+
+def _span_totals(
+    data: np.ndarray, g: np.ndarray, hcs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Area of each value in each of a row of whole integer tiles; None if not suitable.
+
+    ``data`` is ``(h, n_tiles * w)``, ``g`` the row factor ``(h,)`` and ``hcs`` each tile's
+    column factor ``(n_tiles, w)``. Returns the values present and their areas
+    ``(n_tiles, n_values)``.
+
+    With ``g = mean_g + dg`` and a tile's ``hc = mean_h + dh``, the area of a value's cells
+    in the tile is ``mean_g (hc . column counts) + mean_h (dg . row counts)`` plus
+    ``sum(dg_r dh_c)`` over its cells, which is dropped: it is ~1e-13 of the area for UTM
+    tiles (zero for geographic and equal-area rasters). Where ``dg`` is nearly constant over
+    many rows (projected rasters), the row counts are taken by blocks of rows at the block's
+    mean ``dg``. The two approximations together stay below ``_SEPARABLE_TOL`` of the area
+    (else the tiles go another way). Counts cost a comparison and one or two passes of
+    byte-lane sums per value (:func:`_value_counts`); the most frequent value (guessed on a
+    sample) takes the rest of each tile's area, and its cells are counted by difference.
+    """
+    h, span = data.shape
+    n_t, w = hcs.shape
+    if data.dtype.kind not in "ui" or not data.flags.c_contiguous or span != n_t * w:
+        return None
+    g_mean = float(g.mean())
+    dg = g - g_mean
+    h_mean = hcs.mean(axis=1)
+    cross = float(np.abs(dg).max()) * float(
+        (np.abs(hcs - h_mean[:, None]).max(axis=1) / h_mean).max()
+    )
+    if cross > _SEPARABLE_TOL * g_mean:
+        return None
+    lo, hi, below = _value_range(data)
+    candidates = list(range(lo, hi + 1))
+    if hi - lo > _MAX_LAYERS:  # e.g. classes 0-3 and nodata 255: the values below the top one
+        if hi != np.iinfo(data.dtype).max:
+            return None
+        if below - lo > _MAX_LAYERS:
+            return None
+        candidates = [*range(lo, below + 1), hi]
+    sample = data[:: max(1, h // 32), :: max(1, span // 64)]
+    rest = max(candidates, key=lambda v: int(np.count_nonzero(sample == v)))
+    others = np.array([v for v in candidates if v != rest], dtype=data.dtype)
+    tile_total = float(g.sum()) * hcs.sum(axis=1)
+    if others.size:
+        cols, rows, dg_rows = _value_counts(data, others, n_t, dg, _SEPARABLE_TOL * g_mean - cross)
+        cols = cols.reshape(-1, n_t, w)
+        counts = cols.sum(axis=2)  # (k, n_t)
+        area = g_mean * np.einsum("ktw,tw->kt", cols, hcs) + h_mean * np.einsum(
+            "kjt,j->kt", rows, dg_rows
+        )
+    else:
+        counts = np.zeros((0, n_t), dtype=np.int64)
+        area = np.zeros((0, n_t))
+    rest_cells = h * w - counts.sum(axis=0)
+    rest_area = np.where(rest_cells > 0, tile_total - area.sum(axis=0), 0.0)
+    present = counts.any(axis=1)
+    values = np.append(others[present], np.array(rest, dtype=data.dtype))
+    area = np.vstack([area[present], rest_area])
+    if not rest_cells.any():
+        values, area = values[:-1], area[:-1]
+    order = np.argsort(values)
+    return values[order], area[order].T
+
+
+def _value_range(data: np.ndarray) -> tuple[int, int, int]:
+    """Return the lowest and highest values of an integer array, and the highest below the top.
+
+    "The top" is the type's largest value (nodata 255 of a byte raster): adding 1 wraps it
+    round to the bottom of the type. A few rows at a time, so that each block is read from
+    memory once for the three scans (and a scratch buffer, not a fresh array, takes the sum).
+    """
+    info = np.iinfo(data.dtype)
+    one = data.dtype.type(1)
+    step = max(1, _CACHE_BYTES // max(1, data.itemsize * data.shape[1]))
+    lo, hi, below = info.max, info.min, info.min - 1
+    for a in range(0, data.shape[0], step):
+        block = data[a : a + step]
+        lo = min(lo, int(block.min()))
+        top = int(block.max())
+        hi = max(hi, top)
+        if top == info.max:
+            tmp = _scratch("wrap", block.shape, data.dtype)
+            np.add(block, one, out=tmp)
+            top = int(tmp.max()) - 1
+        below = max(below, top)
+    return lo, hi, below
+
+
+def _value_counts(data: np.ndarray, others: np.ndarray, n_t: int, dg: np.ndarray, budget: float):
+    """Column counts of each value of ``others`` in ``data``, and row counts per tile.
+
+    Returns ``(cols (k, span), rows (k, j, n_t), dg_rows (j,))``: ``rows`` are the counts of
+    ``j`` blocks of rows in each tile and ``dg_rows`` the mean row-factor deviation of each
+    block. Blocks are as thick as the CPU cache allows when ``dg`` varies by at most
+    ``budget`` within them (projected rasters); else thinner (8, 4, 2 rows) or single rows.
+    """
+    h, span = data.shape
+    w = span // n_t
+    k = others.size
+    cache_rows = max(8, min(h, 255, _CACHE_BYTES // (k * span)))
+    blocks = [(a, min(h, a + cache_rows)) for a in range(0, h, cache_rows)]
+    spread = max(float(np.abs(dg[a:b] - dg[a:b].mean()).max()) for a, b in blocks)
+    if span % 8 == 0 and spread <= budget:
+        cols = np.zeros((k, span), dtype=np.int64)
+        rows = np.empty((k, len(blocks), n_t), dtype=np.int64)
+        for j, (a, b) in enumerate(blocks):
+            masks = _scratch("masks", (k, b - a, span))
+            np.equal(data[None, a:b], others[:, None, None], out=masks.view(bool))
+            c = np.add.reduce(masks.view(np.uint64), axis=1).view(np.uint8).reshape(k, span)
+            c = c.astype(np.int64)
+            cols += c
+            rows[:, j] = c.reshape(k, n_t, w).sum(axis=2)
+        return cols, rows, np.array([dg[a:b].mean() for a, b in blocks])
+    group, dg_group = 1, dg
+    for b in _ROW_GROUPS:
+        if h % b or span % 8:
+            continue
+        grouped = dg.reshape(h // b, b)
+        mean = grouped.mean(axis=1)
+        if float(np.abs(grouped - mean[:, None]).max()) <= budget:
+            group, dg_group = b, mean
+            break
+    rows = np.empty((k, h // group, n_t), dtype=np.int64)
+    cols = np.zeros((k, span), dtype=np.int64)
+    # A few rows at a time, so that the masks stay in the CPU cache.
+    step = max(group, cache_rows // group * group)
+    for r0 in range(0, h, step):
+        r1 = min(h, r0 + step)
+        masks = _scratch("masks", (k, r1 - r0, span))
+        np.equal(data[None, r0:r1], others[:, None, None], out=masks.view(bool))
+        n_g = (r1 - r0) // group
+        if group > 1:  # add the rows of each group, eight cells at a time
+            words = masks.view(np.uint64).reshape(k, n_g, group, span // 8)
+            masks = np.add.reduce(words, axis=2).view(np.uint8).reshape(k, n_g, span)
+        rows[:, r0 // group : r1 // group] = _row_counts(
+            masks.reshape(k, n_g * n_t, w), group
+        ).reshape(k, n_g, n_t)
+        cols += _col_counts(masks, group)
+    return cols, rows, dg_group
+
+
+def _tile_values_runs(
+    tile: _Tile, nodata, tp, tr, ts, te, tc, part, full_ids, n, entries, nodata_area
+) -> None:
+    """Per-value areas of an integer tile, without a pass over the tile per value and polygon.
+
+    Polygons that cover the whole tile take the tile's area per value (:func:`_mask_totals`).
+    The coverage runs of the others (interior runs of coverage 1, boundary runs of their
+    fractional coverage) are intersected with the tile's runs of equal values along rows:
+    each piece's exact area is its row factor times a difference of the cumulative column
+    factor, so the cost goes with the number of runs, which is small for a class raster of
+    smooth classes. Noisy tiles (runs of a few cells on average) whose totals the masks cannot
+    give are totalled from a (row, value) histogram of their cells.
+    """
+    data = tile.data
+    h, w = data.shape
+
+    totals = None
+    if full_ids.size and tile.hc is not None:
+        totals = _span_totals(data, tile.g, tile.hc[None])
+    if totals is not None:
+        per_value = np.zeros((n, totals[0].size))
+        per_value[full_ids] = totals[1][0]
+        _add_values(entries, nodata_area, nodata, totals[0], per_value)
+    pp, pr, ps, pe, pc = tp[part], tr[part], ts[part], te[part], tc[part]
+    if not pp.size and (totals is not None or not full_ids.size):
+        return
+    start, end, run_value = _class_runs(data)
+    values, code = _run_codes(data, run_value)
+    k_n = values.size
+    hc_prefix = tile._hc_prefix
+    per_value = np.zeros((n, k_n))
+    if totals is None and full_ids.size:
+        if start.size * _DENSE_RUN_CELLS > data.size:  # noisy: a histogram of (row, value)
+            if data.dtype.itemsize == 1:
+                lut = np.zeros(256, dtype=np.intp)
+                lut[values.view(np.uint8)] = np.arange(k_n)
+                cell_code = lut[data.view(np.uint8)]
+            else:
+                cell_code = np.searchsorted(values, data)
+            cell_code += (np.arange(h) * k_n)[:, None]
+            weight = np.broadcast_to(tile.hc, (h, w)).reshape(-1)
+            hist = np.bincount(cell_code.reshape(-1), weights=weight, minlength=h * k_n)
+            per_value[full_ids] = tile.g @ hist.reshape(h, k_n)
+        else:
+            row = start // w
+            base = row * w
+            area = tile.g[row] * (hc_prefix[end - base] - hc_prefix[start - base])
+            per_value[full_ids] = np.bincount(code, weights=area, minlength=k_n)
+    if pp.size:
+        # Intersect each coverage run with the value runs of its row.
+        base = pr * w
+        a, b = base + ps, base + pe
+        first = np.searchsorted(start, a, side="right") - 1
+        last = np.searchsorted(start, b, side="left") - 1
+        owner, i = _repeat_ranges(first, last - first + 1)
+        lo = np.maximum(a[owner], start[i])
+        hi = np.minimum(b[owner], end[i])
+        ob = base[owner]
+        area = (pc[owner] * tile.g[pr[owner]]) * (hc_prefix[hi - ob] - hc_prefix[lo - ob])
+        key = pp[owner] * k_n + code[i]
+        per_value += np.bincount(key, weights=area, minlength=n * k_n).reshape(n, k_n)
+    _add_values(entries, nodata_area, nodata, values, per_value)
+
+
+def _add_values(entries: dict, nodata_area, nodata, values: np.ndarray, per_value) -> None:
+    """Add areas ``per_value`` (polygons x values) to a task's sums per value and nodata."""
+    flags = _is_nodata_value(values, nodata)
+    for k, value in enumerate(values.tolist()):
+        if flags[k]:
+            nodata_area += per_value[:, k]
+            continue
+        if value not in entries:
+            entries[value] = np.zeros(per_value.shape[0])
+        entries[value] += per_value[:, k]
 
 
 def _tile_values_by_cell(tile: _Tile, values, codes, tp, tr, ts, te, tc, n, add) -> None:
@@ -1165,7 +1660,10 @@ class _Plan:
 def _plan(grid: _GridSpec, px: np.ndarray, mode: str) -> _Plan:
     """Cut the job into tasks: bands of tiles, with the polygons whose bounding box reaches them."""
     th, tw = grid.tile_height, grid.tile_width
-    tiles_per_task = max(1, _TASK_CELLS // (th * tw))
+    # A job of a few large polygons (whole regions) has short runs lists: longer tasks, fewer
+    # of them, spend less time opening, modelling and planning per task.
+    few = px.size <= _FEW_POLYGONS
+    tiles_per_task = max(1, _TASK_CELLS * (4 if few else 1) // (th * tw))
     gw = tw * tiles_per_task
     n_bands = -(-grid.height // th)
     n_tile_cols = -(-grid.width // tw)
@@ -1246,7 +1744,7 @@ def _execute(
 ) -> Iterator[_TaskResult]:
     from .parallel import map_tasks, resolve_workers
 
-    n_workers = resolve_workers(
+    local = resolve_workers(
         workers,
         estimated_s=plan.estimated_seconds(),
         n_tasks=len(plan.task_polys),
@@ -1254,7 +1752,7 @@ def _execute(
     )
     total = int(plan.task_tiles.sum())
     done = 0
-    where = f"scheduler {scheduler}" if scheduler else f"{n_workers} process(es)"
+    where = f"scheduler {scheduler}" if scheduler else f"{local.count} worker(s), {local.kind}"
     logger.info(
         "overlay: %d tasks, %d blocks of %dx%d on %s",
         len(plan.task_polys),
@@ -1272,9 +1770,21 @@ def _execute(
 
     if progress is not None:
         progress(0.0, f"overlay: 0/{total} blocks")
-    yield from map_tasks(
-        _run_task, plan.tasks(), workers=n_workers, scheduler=scheduler, on_done=on_done
-    )
+    in_process = scheduler is None and local.kind != "processes"
+    handles = _Handles() if in_process else None
+    try:
+        yield from map_tasks(
+            _run_task if handles is None else functools.partial(_run_task, handles=handles),
+            plan.tasks(),
+            workers=local.count,
+            threads=local.kind == "threads",
+            scheduler=scheduler,
+            on_done=on_done,
+        )
+    finally:
+        if handles is not None:
+            handles.close()
+        _SCRATCH.__dict__.clear()  # this thread's buffers (worker threads end with the job)
 
 
 def _prepare(
@@ -1334,8 +1844,9 @@ def overlay_footprints(
     band : int
         Raster band (1-based).
     workers : int, optional
-        Local processes. ``None`` picks the number of cores for jobs long enough to repay the
-        start-up of processes and runs small jobs serially; 1 is always serial.
+        Local workers: threads for short jobs (a few seconds on one core), processes for
+        long ones (see :func:`estimator.parallel.resolve_workers`). ``None`` picks the number
+        of cores; 1 is always serial. The results do not depend on it.
     scheduler : str, optional
         Address of a ``dask.distributed`` scheduler; its workers must reach ``raster_path``.
     progress : callable, optional

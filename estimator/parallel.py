@@ -1,13 +1,17 @@
-"""The parallel backend: run independent tasks serially, on local processes or on a Dask cluster.
+"""The parallel backend: run independent tasks serially, on local threads or processes, or on Dask.
 
 The caller cuts its job into tasks whose results do not depend on where they run (each task
 opens its own files) and merges the results in task order, so a job gives the same numbers on
-one core, on ``N`` local processes (``workers=N``) or on a ``dask.distributed`` cluster
+one core, on ``N`` local workers (``workers=N``) or on a ``dask.distributed`` cluster
 (``scheduler="tcp://host:8786"``). Only a bounded number of tasks is in flight at once, so
 memory does not grow with the number of tasks.
 
-Processes cost start-up time (about 0.5 s for local processes, 2-4 s for a Dask cluster), so
-:func:`resolve_workers` keeps small jobs serial unless the caller asked for workers.
+Local workers are threads for short jobs and processes for long ones (:func:`resolve_workers`).
+Processes cost start-up time (about 0.5 s each, 2-4 s for a Dask cluster), which a job of a
+few seconds does not repay; threads start at once, and the heavy parts of a task (GDAL reading
+and decompressing blocks, numpy's operations on arrays) release the GIL, so two threads
+share the work of a short job. Long jobs spend more of their time in Python code, which
+threads cannot run in parallel, and run on processes.
 """
 
 from __future__ import annotations
@@ -17,20 +21,28 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from .errors import InputDataError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["available_cores", "map_tasks", "resolve_workers"]
+__all__ = ["Workers", "available_cores", "map_tasks", "resolve_workers"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: A job estimated to take less than this many seconds on one core runs serially by default.
-SERIAL_BELOW_S = 4.0
+#: A job estimated to take less than this many seconds on one core runs on threads (not
+#: processes) by default.
+THREADS_BELOW_S = 4.0
+
+
+class Workers(NamedTuple):
+    """How a job runs locally: ``count`` workers of ``kind`` (1 serial: in this thread)."""
+
+    count: int
+    kind: Literal["serial", "threads", "processes"]
 
 
 def available_cores() -> int:
@@ -43,24 +55,26 @@ def available_cores() -> int:
 
 def resolve_workers(
     workers: int | None, *, estimated_s: float, n_tasks: int, scheduler: str | None = None
-) -> int:
-    """Decide how many local processes to use (1 = serial, in this process).
+) -> Workers:
+    """Decide how many local workers to use, and whether threads or processes.
 
     Parameters
     ----------
     workers : int or None
-        What the user asked for: ``None`` (automatic), 1 (serial) or ``N`` processes.
+        What the user asked for: ``None`` (automatic: the number of cores), 1 (serial) or
+        ``N`` workers.
     estimated_s : float
-        Estimated duration of the job on one core, seconds.
+        Estimated duration of the job on one core, seconds. Below :data:`THREADS_BELOW_S`
+        the workers are threads, else processes.
     n_tasks : int
-        Number of tasks (no more processes than tasks are started).
+        Number of tasks (no more workers than tasks are started).
     scheduler : str, optional
         Address of a Dask scheduler; when given, local workers are not used.
 
     Returns
     -------
-    int
-        Number of local processes; 1 means the serial path.
+    Workers
+        ``(count, kind)``; ``kind`` is ``"serial"`` when ``count`` is 1.
 
     Raises
     ------
@@ -70,12 +84,11 @@ def resolve_workers(
     if workers is not None and workers < 1:
         raise InputDataError(f"--workers {workers}: must be at least 1")
     if scheduler is not None or n_tasks <= 1:
-        return 1
-    if workers is None:
-        if estimated_s < SERIAL_BELOW_S:
-            return 1
-        workers = available_cores()
-    return max(1, min(workers, n_tasks))
+        return Workers(1, "serial")
+    count = max(1, min(available_cores() if workers is None else workers, n_tasks))
+    if count == 1:
+        return Workers(1, "serial")
+    return Workers(count, "threads" if estimated_s < THREADS_BELOW_S else "processes")
 
 
 def _context():
@@ -93,6 +106,7 @@ def map_tasks(
     tasks: Iterable[T],
     *,
     workers: int = 1,
+    threads: bool = False,
     scheduler: str | None = None,
     on_done: Callable[[int, R], None] | None = None,
     max_in_flight: int | None = None,
@@ -102,12 +116,15 @@ def map_tasks(
     Parameters
     ----------
     func : callable
-        A picklable module-level function of one task.
+        A function of one task; picklable (module-level) unless the tasks run in this
+        process (serially or on threads).
     tasks : iterable
         The tasks; consumed lazily.
     workers : int
-        Local processes (1 runs the tasks one after the other in this process). Ignored when
+        Local workers (1 runs the tasks one after the other in this thread). Ignored when
         ``scheduler`` is given.
+    threads : bool
+        Run on ``workers`` threads of this process rather than on processes.
     scheduler : str, optional
         Address of a ``dask.distributed`` scheduler (``tcp://host:8786``). Workers must be able
         to import demine and to open the files the tasks name.
@@ -130,6 +147,8 @@ def map_tasks(
         results = _map_distributed(func, tasks, scheduler, max_in_flight)
     elif workers <= 1:
         results = map(func, tasks)
+    elif threads:
+        results = _map_threads(func, tasks, workers, max_in_flight)
     else:
         results = _map_local(func, tasks, workers, max_in_flight)
     for i, result in enumerate(results):
@@ -162,6 +181,12 @@ _END = object()
 def _map_local(func, tasks, workers: int, max_in_flight: int | None) -> Iterator[Any]:
     limit = max_in_flight or 2 * workers
     with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+        yield from _windowed(lambda t: pool.submit(func, t), tasks, limit)
+
+
+def _map_threads(func, tasks, workers: int, max_in_flight: int | None) -> Iterator[Any]:
+    limit = max_in_flight or 2 * workers
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="demine") as pool:
         yield from _windowed(lambda t: pool.submit(func, t), tasks, limit)
 
 

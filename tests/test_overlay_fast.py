@@ -219,3 +219,75 @@ def test_one_value_and_nodata_in_a_tile(make_raster):
         assert a.values.tolist() == b.values.tolist()
         np.testing.assert_allclose(a.area_m2, b.area_m2, rtol=1e-6, atol=1e-3)
         assert a.nodata_area_m2 == pytest.approx(b.nodata_area_m2, rel=1e-6, abs=1e-3)
+
+
+def test_whole_regions_by_hand(make_raster):
+    # Two regions over 600 x 1100 cells of 1 ha (equal area), 512 x 512 tiles. The border
+    # between them runs down the middle of column 700 (tiles of columns 512-1023 are crossed
+    # by it); a nodata patch; a tile (rows 0-511, columns 1024-1099) of a checkerboard of
+    # values 0 and 40: runs of one cell, and values too far apart to be counted value by value.
+    x0, y1 = 6_000_000.0, 2_800_000.0
+    t = Affine(100, 0, x0, 0, -100, y1)
+    arr = np.full((600, 1100), 3, dtype="uint8")
+    arr[:300, :400] = 1
+    arr[300:, :400] = 2
+    arr[100:110, 50:70] = 255
+    r, c = np.mgrid[0:512, 1024:1100]
+    arr[:512, 1024:] = np.where((r + c) % 2 == 0, 0, 40)
+    path = make_raster(arr, t)
+    to_ll = pyproj.Transformer.from_crs(3035, 4326, always_xy=True)
+    mid = x0 + 700.5 * 100
+    regions = [
+        box(x0 - 1000, y1 - 60_000 - 1000, mid, y1 + 1000),  # reaches 10 cells past 3 edges
+        box(mid, y1 - 60_000, x0 + 110_000 + 1000, y1),  # 10 cells past the east edge
+    ]
+    lonlat = [
+        shapely.transform(g, lambda xy: np.column_stack(to_ll.transform(*xy.T))) for g in regions
+    ]
+    west, east = overlay_footprints(path, lonlat, workers=1)
+    ha = 10_000.0
+    assert west.values.tolist() == [1, 2, 3]
+    np.testing.assert_allclose(
+        west.area_m2,
+        [(300 * 400 - 10 * 20) * ha, 300 * 400 * ha, (300 * 600 + 0.5 * 600) * ha],
+        rtol=1e-7,
+    )
+    assert west.nodata_area_m2 == pytest.approx(200 * ha, rel=1e-7)
+    # outside: (700.5 + 10) x (600 + 20) cells of the box, less the raster's 700.5 x 600
+    assert west.outside_area_m2 == pytest.approx((710.5 * 620 - 700.5 * 600) * ha, rel=1e-5)
+    assert east.values.tolist() == [0, 3, 40]
+    checker = 512 * 76 // 2
+    np.testing.assert_allclose(
+        east.area_m2,
+        [checker * ha, (323 * 600 + 0.5 * 600 + 88 * 76) * ha, checker * ha],
+        rtol=1e-7,
+    )
+    assert east.nodata_area_m2 == 0
+    assert east.outside_area_m2 == pytest.approx(10 * 600 * ha, rel=1e-5)
+    # the same on two threads, and as the reference computes it
+    assert [
+        (v.values.tolist(), v.area_m2.tolist(), v.nodata_area_m2)
+        for v in overlay_footprints(path, lonlat, workers=2)
+    ] == [(v.values.tolist(), v.area_m2.tolist(), v.nodata_area_m2) for v in (west, east)]
+    ref = overlay_footprints(path, lonlat, method="exactextract")
+    for a, b in zip((west, east), ref, strict=True):
+        np.testing.assert_allclose(a.area_m2, b.area_m2, rtol=1e-7)
+
+
+def test_value_runs_and_byte_lane_counts():
+    # the building blocks of the integer path, against plain numpy
+    rng = np.random.default_rng(12)
+    data = np.repeat(rng.integers(0, 5, (40, 30)), rng.integers(1, 9, 30), axis=1).astype("uint8")
+    start, end, value = overlay._class_runs(data)
+    h, w = data.shape
+    assert np.all(np.diff(start) > 0) and np.array_equal(end[:-1], start[1:])
+    assert np.all(start[np.searchsorted(start, np.arange(h) * w)] == np.arange(h) * w)
+    rebuilt = np.repeat(value, end - start).reshape(h, w)
+    assert np.array_equal(rebuilt, data)
+    for shape in [(3, 300, 2048), (2, 600, 4104), (1, 7, 13), (2, 256, 8)]:
+        masks = (rng.random(shape) < rng.random()).astype("uint8")
+        masks[0, :, -8:] = 1
+        assert np.array_equal(overlay._row_counts(masks), masks.sum(axis=2))
+        assert np.array_equal(overlay._col_counts(masks), masks.sum(axis=1))
+    full = np.ones((1, 600, 4096), dtype="uint8")  # every byte lane at its limit
+    assert (overlay._row_counts(full) == 4096).all() and (overlay._col_counts(full) == 600).all()

@@ -1,4 +1,4 @@
-"""Serial, local processes and a Dask LocalCluster give bit-identical overlays."""
+"""Serial, local threads, local processes and a Dask LocalCluster give bit-identical overlays."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 import shapely
 from affine import Affine
 
-from estimator import overlay
+from estimator import overlay, parallel
 from estimator.errors import InputDataError
 from estimator.overlay import overlay_footprints, zonal_sums
-from estimator.parallel import map_tasks, resolve_workers
+from estimator.parallel import Workers, map_tasks, resolve_workers
 
 T = Affine(20, 0, 400_000, 0, -20, 5_300_000)  # UTM 37N
 
@@ -62,24 +62,65 @@ def _flat(results):
     ]
 
 
-def test_serial_processes_and_cluster_are_identical(job, cluster, monkeypatch):
+def _processes(monkeypatch):
+    """Make every job long enough for processes (short jobs run on threads)."""
+    monkeypatch.setattr(parallel, "THREADS_BELOW_S", 0.0)
+
+
+def test_serial_threads_processes_and_cluster_are_identical(job, cluster, monkeypatch):
     class_path, prob_path, lonlat, geoms = job
     monkeypatch.setattr(overlay, "_TASK_CELLS", 256 * 256)  # many tasks: 2 x 3 tiles
     serial = overlay_footprints(class_path, lonlat, workers=1)
-    procs = overlay_footprints(class_path, lonlat, workers=2)
+    threads = overlay_footprints(class_path, lonlat, workers=2)
     dask = overlay_footprints(class_path, lonlat, scheduler=cluster.scheduler_address)
-    assert _flat(serial) == _flat(procs) == _flat(dask)  # bit for bit
-
     z1 = zonal_sums(prob_path, geoms, workers=1)
     z2 = zonal_sums(prob_path, geoms, workers=2)
     z3 = zonal_sums(prob_path, geoms, scheduler=cluster.scheduler_address)
+    _processes(monkeypatch)
+    procs = overlay_footprints(class_path, lonlat, workers=2)
+    z4 = zonal_sums(prob_path, geoms, workers=2)
+    assert _flat(serial) == _flat(threads) == _flat(procs) == _flat(dask)  # bit for bit
     for name in ("value_area", "data_area_m2", "nodata_area_m2", "outside_area_m2"):
         assert (
             getattr(z1, name).tobytes()
             == getattr(z2, name).tobytes()
             == getattr(z3, name).tobytes()
+            == getattr(z4, name).tobytes()
         )
     assert z1.data_area_m2.sum() > 0
+
+
+def test_whole_regions_are_identical_on_every_backend(make_raster, cluster, monkeypatch):
+    # a few large polygons: whole tiles counted together (_run_batch), boundary tiles by runs
+    rng = np.random.default_rng(4)
+    h, w = 1100, 1600
+    arr = np.repeat(np.repeat(rng.integers(0, 4, (h // 50, w // 50)), 50, 0), 50, 1)
+    arr = arr.astype("uint8")
+    arr[rng.random((h, w)) < 0.01] = 255
+    path = make_raster(arr, T, crs="EPSG:32637")
+    to_ll = pyproj.Transformer.from_crs(32637, 4326, always_xy=True)
+    x0, y1 = T.c, T.f
+    x1, y0 = x0 + 20 * w, y1 - 20 * h
+    regions = [
+        shapely.box(x0 - 500, y0 - 500, x0 + 14_006, y1 + 500),
+        shapely.Polygon(
+            [(x0 + 14_006, y1 + 500), (x1 + 500, y1 + 500), (x1 + 500, y0), (x0 + 25_000, y0)]
+        ),
+    ]
+    lonlat = [
+        shapely.transform(g, lambda xy: np.column_stack(to_ll.transform(*xy.T))) for g in regions
+    ]
+    serial = overlay_footprints(path, lonlat, workers=1)
+    threads = overlay_footprints(path, lonlat, workers=2)
+    dask = overlay_footprints(path, lonlat, scheduler=cluster.scheduler_address)
+    _processes(monkeypatch)
+    procs = overlay_footprints(path, lonlat, workers=2)
+    assert _flat(serial) == _flat(threads) == _flat(procs) == _flat(dask)
+    ref = overlay_footprints(path, lonlat, method="exactextract")
+    for a, b in zip(serial, ref, strict=True):
+        assert a.values.tolist() == b.values.tolist() == [0, 1, 2, 3]
+        np.testing.assert_allclose(a.area_m2, b.area_m2, rtol=1e-7)
+        assert a.nodata_area_m2 == pytest.approx(b.nodata_area_m2, rel=1e-7)
 
 
 def test_progress_reports_blocks(job):
@@ -95,19 +136,24 @@ def _square(x):
 
 
 def test_map_tasks_keeps_task_order():
-    assert list(map_tasks(_square, range(7), workers=2, max_in_flight=3)) == [
-        x * x for x in range(7)
-    ]
+    for threads in (False, True):
+        assert list(map_tasks(_square, range(7), workers=2, threads=threads, max_in_flight=3)) == [
+            x * x for x in range(7)
+        ]
     done = []
     list(map_tasks(_square, range(3), on_done=lambda i, r: done.append((i, r))))
     assert done == [(0, 0), (1, 1), (2, 4)]
 
 
-def test_small_jobs_stay_serial_by_default():
-    assert resolve_workers(None, estimated_s=0.5, n_tasks=10) == 1
-    assert resolve_workers(None, estimated_s=600, n_tasks=1) == 1
-    assert resolve_workers(2, estimated_s=0.5, n_tasks=10) == 2  # asked for: honoured
-    assert resolve_workers(8, estimated_s=600, n_tasks=3) == 3
-    assert resolve_workers(None, estimated_s=600, n_tasks=10, scheduler="tcp://x:1") == 1
+def test_short_jobs_run_on_threads_long_ones_on_processes(monkeypatch):
+    monkeypatch.setattr(parallel, "available_cores", lambda: 2)
+    assert resolve_workers(None, estimated_s=0.5, n_tasks=10) == Workers(2, "threads")
+    assert resolve_workers(None, estimated_s=600, n_tasks=10) == Workers(2, "processes")
+    assert resolve_workers(None, estimated_s=600, n_tasks=1) == Workers(1, "serial")
+    assert resolve_workers(1, estimated_s=600, n_tasks=10) == Workers(1, "serial")
+    assert resolve_workers(8, estimated_s=600, n_tasks=3) == Workers(3, "processes")
+    assert resolve_workers(None, estimated_s=600, n_tasks=10, scheduler="tcp://x:1").count == 1
+    monkeypatch.setattr(parallel, "available_cores", lambda: 1)
+    assert resolve_workers(None, estimated_s=0.5, n_tasks=10) == Workers(1, "serial")
     with pytest.raises(InputDataError, match="--workers 0"):
         resolve_workers(0, estimated_s=1, n_tasks=2)
