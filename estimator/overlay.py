@@ -85,10 +85,16 @@ def geodesic_area_m2(geom: shapely.Geometry | None) -> float:
         return sum(geodesic_area_m2(g) for g in geom.geoms)
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
         return 0.0
-    # pyproj sums signed ring areas: orient exteriors counter-clockwise and holes clockwise
-    # first, or a clockwise part would cancel a counter-clockwise one.
-    area, _ = _WGS84.geometry_area_perimeter(shapely.orient_polygons(geom))
-    return abs(float(area))
+    # Signed ring areas add up: exteriors counter-clockwise, holes clockwise, or a clockwise
+    # part would cancel a counter-clockwise one. (pyproj's geometry_area_perimeter does the
+    # same sums but converts coordinates through Python lists, ~10x slower on long borders.)
+    total = 0.0
+    for part in shapely.get_parts(shapely.orient_polygons(geom)):
+        for ring in (part.exterior, *part.interiors):
+            xy = shapely.get_coordinates(ring)
+            area, _ = _WGS84.polygon_area_perimeter(xy[:, 0], xy[:, 1])
+            total += area
+    return abs(float(total))
 
 
 @functools.lru_cache(maxsize=32)

@@ -22,7 +22,7 @@ import shapely
 
 from . import __version__
 from .errors import InputDataError
-from .io import default_data, read_vector
+from .io import default_data, open_raster, read_vector
 from .model import release_land
 from .overlay import geodesic_area_m2, overlay_footprints, polygonal_parts
 from .params import Params, load_params
@@ -73,6 +73,9 @@ class RegionStatistics:
         accidents (see :data:`FIGURES`).
     clearance_area_m2_by_method, team_days_by_method : dict of str to float
         Clearance area (m2) per clearance method and team-days per method.
+    expected_hazard_area_m2 : float or None
+        For a raster of probabilities: ``sum(p x covered area)``, the ground it expects to
+        prove contaminated, m2 (``None`` for a raster of classes).
     """
 
     name: str
@@ -83,6 +86,7 @@ class RegionStatistics:
     figures: dict[str, float]
     clearance_area_m2_by_method: dict[str, float] = field(default_factory=dict)
     team_days_by_method: dict[str, float] = field(default_factory=dict)
+    expected_hazard_area_m2: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +146,8 @@ def summarize_whole_regions(
     Parameters
     ----------
     contamination : path-like, optional
-        Contamination raster of hazard classes; default: the embedded proxy.
+        Contamination raster of hazard classes, or of probabilities (0-1, classed by the
+        parameter file's probability bands); default: the embedded proxy.
     regions : path-like, optional
         Region polygons with a ``name`` field; default: the embedded oblasts. Features with the
         same name are merged.
@@ -205,12 +210,42 @@ def summarize_whole_regions(
     hazard = np.zeros((len(names), len(classes)))
     unknown = np.zeros(len(names))
     outside = np.zeros(len(names))
+    # As in the deposit report: a floating-point raster whose values are not all class values
+    # holds probabilities (0-1), classed by the parameter file's probability bands.
+    with open_raster(raster_path, band=band) as ds:
+        floating = bool(np.issubdtype(np.dtype(ds.dtypes[band - 1]), np.floating))
+    probabilities = floating and not all(
+        float(v).is_integer() and int(v) in class_index
+        for va in overlays
+        if va is not None
+        for v in va.values.tolist()
+    )
+    if probabilities and not params.probability_bands:
+        raise InputDataError(
+            f"{raster_path}: a floating-point raster is read as probabilities (0-1), but the "
+            f"parameter file {params.source} gives no probability bands: add probability_min "
+            "to each [classes.NAME] table, or give a raster of class values"
+        )
+    expected = np.full(len(names), np.nan)
     for i, va in enumerate(overlays):
         if va is None:
             continue
-        for value, area in zip(va.values.tolist(), va.area_m2.tolist(), strict=True):
-            k = class_index.get(int(value)) if float(value).is_integer() else None
-            if k is None:
+        if probabilities:
+            ks = params.classify_probabilities(va.values).tolist()
+            expected[i] = float(np.sum(va.values * va.area_m2))
+        else:
+            ks = [
+                class_index.get(int(v)) if float(v).is_integer() else None
+                for v in va.values.tolist()
+            ]
+        for value, area, k in zip(va.values.tolist(), va.area_m2.tolist(), ks, strict=True):
+            if k is None or k < 0:
+                if probabilities:
+                    raise InputDataError(
+                        f"{raster_path}: value {value:g} (in region {names[i]!r}) is not a "
+                        "probability; a floating-point raster must hold values in 0-1 (rescale "
+                        "percentages, declare other values as nodata) or only class values"
+                    )
                 raise InputDataError(
                     f"{raster_path}: raster value {value:g} (in region {names[i]!r}) has no class "
                     f"in the parameter file {params.source}; add a [classes.NAME] table with that "
@@ -243,6 +278,7 @@ def summarize_whole_regions(
                     m: float(release.team_days_by_method[i, j, 0])
                     for j, m in enumerate(draws.method_names)
                 },
+                expected_hazard_area_m2=None if np.isnan(expected[i]) else float(expected[i]),
             )
         )
     meta = {

@@ -95,3 +95,29 @@ def test_cli_regions(scene, tmp_path):
     out = tmp_path / "regions.csv"
     res = runner.invoke(app, [*args, "--format", "csv", "-o", str(out), "-q"])
     assert res.exit_code == 0 and out.read_text().startswith("region,area_m2,")
+
+
+def test_a_raster_of_probabilities_is_classed_by_the_bands(scene, make_raster):
+    _, regions = scene
+    # West half p = 0.01 (low: 0.003 <= p < 0.035), east half 0.5 (high), last row nodata.
+    p = np.full((10, 20), 0.01, dtype="float32")
+    p[:, 10:] = 0.5
+    p[9, :] = np.nan
+    raster = make_raster(p, Affine(100, 0, X0, 0, -100, Y0), nodata=np.nan, name="p.tif")
+    r = summarize_whole_regions(contamination=raster, regions=regions, params=DEFAULT_PARAMS)
+    west, east = r.regions
+    assert west.hazard_area_m2["low"] == pytest.approx(90 * 10_000, rel=1e-5)
+    assert west.hazard_area_m2["high"] == pytest.approx(4.5 * 10_000, rel=1e-5)
+    assert west.unknown_area_m2 == pytest.approx(10.5 * 10_000, rel=1e-5)
+    # expected hazard area: sum of p x covered area
+    assert west.expected_hazard_area_m2 == pytest.approx((90 * 0.01 + 4.5 * 0.5) * 1e4, rel=1e-5)
+    assert east.expected_hazard_area_m2 == pytest.approx(9 * 9.5 * 0.5 * 1e4, rel=1e-5)
+    # a class raster gives none
+    classes, _ = scene
+    plain = summarize_whole_regions(contamination=classes, regions=regions, params=DEFAULT_PARAMS)
+    assert plain.regions[0].expected_hazard_area_m2 is None
+    bad = p.copy()
+    bad[0, 0] = 1.7
+    raster = make_raster(bad, Affine(100, 0, X0, 0, -100, Y0), nodata=np.nan, name="bad.tif")
+    with pytest.raises(InputDataError, match="bad.tif: value 1.7 .* is not a probability"):
+        summarize_whole_regions(contamination=raster, regions=regions, params=DEFAULT_PARAMS)

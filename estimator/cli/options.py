@@ -122,8 +122,9 @@ Workers = Annotated[
     int | None,
     typer.Option(
         "--workers",
-        help="Local processes for the overlay (1 = serial). Default: the number of cores "
-        "for long jobs, serial for small ones.",
+        help="Local workers for the overlay (1 = serial): threads for jobs of a few seconds, "
+        "processes for longer ones; results are the same bit for bit. Default: the number of "
+        "cores.",
         show_default="auto",
     ),
 ]

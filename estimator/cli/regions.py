@@ -41,6 +41,7 @@ def _rows(result) -> list[dict[str, object]]:
             row[f"{name}_area_m2"] = r.hazard_area_m2[name]
         row["unknown_area_m2"] = r.unknown_area_m2
         row["outside_raster_area_m2"] = r.outside_raster_area_m2
+        row["expected_hazard_area_m2"] = r.expected_hazard_area_m2
         row.update(r.figures)
         for m, v in r.clearance_area_m2_by_method.items():
             row[f"clearance_area_m2_{m}"] = v
