@@ -518,7 +518,7 @@ class _Task:
     """A band of tiles and the polygon edges that reach into it."""
 
     grid: _GridSpec
-    mode: str  # "values" or "sums"
+    mode: str  # "values", "sums" or "probability"
     row0: int
     row1: int
     col0: int
@@ -970,7 +970,14 @@ def _run_task(task: _Task, handles: _Handles | None = None) -> _TaskResult:
         task.edges, task.edge_sign, task.edge_polygon, task.row0, task.row1, task.col0, task.col1
     )
     tile_of, poly, row, start, stop, cov = _split_runs(runs, grid.tile_width)
-    sums = np.zeros((n, 3)) if task.mode == "sums" else None
+    sums = None
+    if task.mode == "sums":
+        sums = np.zeros((n, 3))
+    elif task.mode == "probability":
+        sums = np.zeros((n, len(_PROBABILITY_COLUMNS)))
+        sums[:, _LOW] = -np.inf
+        sums[:, _PMIN] = np.inf
+        sums[:, _PMAX] = -np.inf
     nodata_area = np.zeros(n) if task.mode == "values" else None
     entries: dict = {}
     h = task.row1 - task.row0
@@ -1032,7 +1039,19 @@ def _run_task(task: _Task, handles: _Handles | None = None) -> _TaskResult:
                 None if hc is None else hc[c_lo:c_hi],
                 None if area2d is None else area2d[r_lo:r_hi, c_lo:c_hi],
             )
-            if task.mode == "sums":
+            if task.mode == "probability":
+                _tile_probability(
+                    tile,
+                    grid.nodata,
+                    tp[part],
+                    tr[part],
+                    ts[part],
+                    te[part],
+                    tc[part],
+                    full_ids,
+                    sums,
+                )
+            elif task.mode == "sums":
                 _tile_sums(
                     tile,
                     grid.nodata,
@@ -1050,7 +1069,7 @@ def _run_task(task: _Task, handles: _Handles | None = None) -> _TaskResult:
                     tile, grid.nodata, tp, tr, ts, te, tc, part, full_ids, n, entries, nodata_area
                 )
         tiles_read += _run_batch(task, ds, areas, batch, entries, nodata_area)
-    if task.mode == "sums":
+    if task.mode in ("sums", "probability"):
         return _TaskResult(task.polygons, sums, None, None, None, None, tiles_read)
     if entries:
         values = np.array(list(entries), dtype=grid.dtype)
@@ -1176,6 +1195,61 @@ def _tile_sums(tile: _Tile, nodata, tp, tr, ts, te, tc, full_ids, sums) -> None:
         nod_total = tile.total(flat)
         sums[full_ids, 2] += nod_total
         sums[full_ids, 1] += tile.total(tile.weights(None, None)) - nod_total
+
+
+#: Columns of a probability task's per-polygon results (see :func:`zonal_probability`).
+_PROBABILITY_COLUMNS = ("value_area", "data_area", "nodata_area", "log_none", "low", "min", "max")
+_LOG_NONE, _LOW, _PMIN, _PMAX = 3, 4, 5, 6
+#: p = 1 is read as this in log(1 - p), so that the logs stay finite (exp(-37) ~ 1e-16).
+_P_ONE = 1.0 - 1e-16
+
+
+def _tile_probability(tile: _Tile, nodata, tp, tr, ts, te, tc, full_ids, acc) -> None:
+    """Add a tile's cells to the probability figures of its polygons (``acc``, (n, 7)).
+
+    Sums (as :func:`_tile_sums`) of p and of ``log(1 - p)`` times covered area; the likeliest
+    covered cell, a cell covered in part (coverage c < 1) counting ``1 - (1 - p) ** c``; and
+    the smallest and largest p covered, to check the values.
+    """
+    _tile_sums(tile, nodata, tp, tr, ts, te, tc, full_ids, acc[:, :3])
+    mask = _nodata_mask(tile.data, nodata)
+    p = tile.data.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # p > 1 (checked by the caller) or NaN (masked)
+        log_none = np.log1p(-np.minimum(p, _P_ONE))
+    if mask is not None:
+        log_none[mask] = 0.0
+    np.nan_to_num(log_none, copy=False, nan=0.0)
+    logs = np.zeros((acc.shape[0], 3))
+    _tile_sums(
+        _Tile(log_none, tile.g, tile.hc, tile.area2d), None, tp, tr, ts, te, tc, full_ids, logs
+    )
+    acc[:, _LOG_NONE] += logs[:, 0]
+    hi = np.empty(p.size + 1)
+    hi[:-1] = p.ravel()
+    hi[-1] = -np.inf
+    lo = np.empty(p.size + 1)
+    lo[:-1] = p.ravel()
+    lo[-1] = np.inf
+    if mask is not None:
+        hi[:-1][mask.ravel()] = -np.inf
+        lo[:-1][mask.ravel()] = np.inf
+    if full_ids.size:
+        top, bottom = float(hi[:-1].max()), float(lo[:-1].min())
+        acc[full_ids, _LOW] = np.maximum(acc[full_ids, _LOW], top)
+        acc[full_ids, _PMAX] = np.maximum(acc[full_ids, _PMAX], top)
+        acc[full_ids, _PMIN] = np.minimum(acc[full_ids, _PMIN], bottom)
+    if tp.size:
+        idx = np.empty(2 * tp.size, dtype=np.intp)
+        idx[0::2] = tr * tile.w + ts
+        idx[1::2] = tr * tile.w + te
+        run_hi = np.maximum.reduceat(hi, idx)[0::2]
+        run_lo = np.minimum.reduceat(lo, idx)[0::2]
+        with np.errstate(invalid="ignore", over="ignore"):
+            part = -np.expm1(tc * np.log1p(-np.minimum(run_hi, _P_ONE)))
+        low = np.where(tc >= 1.0, run_hi, np.where(np.isfinite(run_hi), part, -np.inf))
+        np.maximum.at(acc[:, _LOW], tp, low)
+        np.maximum.at(acc[:, _PMAX], tp, run_hi)
+        np.minimum.at(acc[:, _PMIN], tp, run_lo)
 
 
 def _value_masks(data: np.ndarray, nodata: float | None = None):
@@ -1974,6 +2048,92 @@ def zonal_sums(
     if progress is not None:
         progress(1.0, "overlay done")
     return ZonalSums(full[:, 0], full[:, 1], full[:, 2], full[:, 3])
+
+
+@dataclass(frozen=True, slots=True)
+class ZonalProbability:
+    """What a raster of probabilities (0-1) says of each geometry; arrays, one entry each.
+
+    Attributes
+    ----------
+    value_area : numpy.ndarray
+        ``sum(coverage x cell_area_m2 x p)``: the expected hazard area, m2.
+    data_area_m2, nodata_area_m2, outside_area_m2 : numpy.ndarray
+        Covered area with data, of nodata cells, and outside the raster, m2.
+    log_none_area : numpy.ndarray
+        ``sum(coverage x cell_area_m2 x log(1 - p))`` (p = 1 read as 1 - 1e-16), m2: divided
+        by a cell's area, the log of the chance that no covered cell holds hazard if the cells
+        are independent.
+    low : numpy.ndarray
+        The likeliest covered cell's p, a cell covered in part (coverage c) counting
+        ``1 - (1 - p) ** c`` (``-inf`` where no data).
+    p_min, p_max : numpy.ndarray
+        Smallest and largest p covered (``inf``, ``-inf`` where no data).
+    """
+
+    value_area: np.ndarray
+    data_area_m2: np.ndarray
+    nodata_area_m2: np.ndarray
+    outside_area_m2: np.ndarray
+    log_none_area: np.ndarray
+    low: np.ndarray
+    p_min: np.ndarray
+    p_max: np.ndarray
+
+
+def zonal_probability(
+    raster_path,
+    geometries: Sequence[shapely.Geometry | None],
+    *,
+    crs=None,
+    band: int = 1,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+    cache_mb: int = 64,
+) -> ZonalProbability:
+    """Exact overlay of a raster of probabilities: the sums and extremes behind P(any hazard).
+
+    One pass, like :func:`zonal_sums` (not a list of distinct values per geometry, which a
+    float raster makes long). Parameters as in :func:`zonal_sums`.
+
+    Returns
+    -------
+    ZonalProbability
+        Arrays with one entry per geometry, in input order.
+    """
+    n = len(geometries)
+    grid, arr, outside, todo = _prepare(raster_path, geometries, band, crs, cache_mb)
+    cols = len(_PROBABILITY_COLUMNS)
+    acc = np.zeros((arr.size, cols))
+    acc[:, _LOW] = acc[:, _PMAX] = -np.inf
+    acc[:, _PMIN] = np.inf
+    if todo:
+        plan = _plan(grid, _to_pixels(arr, Affine(*grid.transform)), "probability")
+        for res in _execute(plan, workers=workers, scheduler=scheduler, progress=progress):
+            rows = res.polygons
+            acc[rows, :_LOW] += res.sums[:, :_LOW]
+            acc[rows, _LOW] = np.maximum(acc[rows, _LOW], res.sums[:, _LOW])
+            acc[rows, _PMIN] = np.minimum(acc[rows, _PMIN], res.sums[:, _PMIN])
+            acc[rows, _PMAX] = np.maximum(acc[rows, _PMAX], res.sums[:, _PMAX])
+    full = np.zeros((n, cols))
+    full[:, _LOW] = full[:, _PMAX] = -np.inf
+    full[:, _PMIN] = np.inf
+    full[todo] = acc
+    out = np.zeros(n)
+    out[todo] = outside
+    if progress is not None:
+        progress(1.0, "overlay done")
+    return ZonalProbability(
+        value_area=full[:, 0],
+        data_area_m2=full[:, 1],
+        nodata_area_m2=full[:, 2],
+        outside_area_m2=out,
+        log_none_area=full[:, _LOG_NONE],
+        low=full[:, _LOW],
+        p_min=full[:, _PMIN],
+        p_max=full[:, _PMAX],
+    )
 
 
 def _overlay_footprints_exactextract(

@@ -28,7 +28,6 @@ from .aggregate import (
     RegionAccumulator,
     RegionResult,
     day_quantities,
-    hazard_probability,
     quantities_of,
 )
 from .errors import InputDataError
@@ -41,6 +40,7 @@ from .overlay import (
     overlap_areas_m2,
     overlay_footprints,
     polygonal_parts,
+    zonal_probability,
 )
 from .params import Params, load_params
 from .schedule import PHASES, Timeline, WorkingCalendar, schedule_deposits
@@ -606,9 +606,10 @@ def _overlay_probability(
         crs = pyproj.CRS.from_user_input(ds.crs.to_wkt())
         transform = ds.transform
     try:
-        overlays = overlay_footprints(
+        z = zonal_probability(
             path,
             footprints,
+            crs=_LONLAT,
             band=1,
             workers=workers,
             scheduler=scheduler,
@@ -622,25 +623,26 @@ def _overlay_probability(
             f"{path}: cannot read the {what} ({first}); the file may be truncated or corrupt: "
             "re-export it, or give another to --probability"
         ) from None
-    bad: dict[float, str] = {}
-    for i, va in enumerate(overlays):
-        if va is None:
-            continue
-        v = np.asarray(va.values, dtype="float64")
-        for x in v[(v < 0) | (v > 1)].tolist():
-            bad.setdefault(x, prepared[i].name)
-    if bad:
-        shown = ", ".join(f"{v:g}" for v in sorted(bad)[:5])
+    has_data = z.data_area_m2 > 0
+    bad = has_data & ((z.p_min < 0) | (z.p_max > 1))
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        i = int(idx[0])
+        found = sorted(
+            {float(z.p_max[j]) for j in idx if z.p_max[j] > 1}
+            | {float(z.p_min[j]) for j in idx if z.p_min[j] < 0}
+        )
+        shown = ", ".join(f"{v:g}" for v in found[:5])
         raise InputDataError(
-            f"{path}: value(s) {shown} (under {bad[sorted(bad)[0]]!r}) are not probabilities; "
+            f"{path}: value(s) {shown} (under {prepared[i].name!r}) are not probabilities; "
             "--probability needs values in 0-1: rescale percentages to 0-1 and declare any "
             "other value as nodata (gdal_edit.py -a_nodata VALUE)"
         )
     # Nominal cell area at each footprint (at a point inside it): the unit in which covered
     # area counts cells for the independent bound.
-    todo = [i for i, va in enumerate(overlays) if va is not None and va.data_area_m2 > 0]
+    todo = np.flatnonzero(has_data)
     cell_m2 = np.zeros(len(prepared))
-    if todo:
+    if todo.size:
         points = shapely.point_on_surface(np.array([footprints[i] for i in todo], dtype=object))
         xy = shapely.get_coordinates(points)
         to_raster = pyproj.Transformer.from_crs(_LONLAT, crs, always_xy=True)
@@ -655,17 +657,22 @@ def _overlay_probability(
             ) from None
     figures: list[HazardProbability | None] = [None] * len(prepared)
     reasons: dict[int, str] = {}
-    for i, va in enumerate(overlays):
-        if va is None:
+    for i, fp in enumerate(footprints):
+        if fp is None:
             continue
-        figures[i] = (
-            hazard_probability(va.values, va.area_m2, float(cell_m2[i])) if cell_m2[i] else None
-        )
-        if figures[i] is None:
+        if not (has_data[i] and cell_m2[i] > 0):
             reasons[i] = (
                 f"no probability data covers this footprint ({Path(path).name}); "
                 "its P(any hazard) figures are null"
             )
+            continue
+        high = -math.expm1(z.log_none_area[i] / cell_m2[i])
+        figures[i] = HazardProbability(
+            expected_hazard_area_m2=float(z.value_area[i]),
+            prob_any_hazard_low=min(float(z.low[i]), high),
+            prob_any_hazard_high=high,
+            probability_data_area_m2=float(z.data_area_m2[i]),
+        )
     return figures, reasons
 
 

@@ -412,3 +412,52 @@ def test_parameter_bands_match_the_hazard_model():
     params = load_params(defaults=default_data().parameters)
     model = tomllib.loads((default_data().root / "hazard_model.toml").read_text("utf-8"))
     assert {params.class_names[k]: p for p, k in params.probability_bands} == model["classes"]
+
+
+def test_zonal_probability_equals_the_per_value_overlay(make_raster):
+    # The one-pass probability overlay against the list of distinct values and their areas
+    # (the general overlay) on random probabilities and polygons in a UTM raster.
+    import pyproj
+    import shapely
+    from shapely.geometry import Point
+
+    from estimator.overlay import overlay_footprints, zonal_probability
+
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0, 1, (300, 400)).astype("float32")
+    p[rng.uniform(size=p.shape) < 0.05] = np.nan
+    p[:40, :40] = 1.0  # certain cells: the logs stay finite
+    x0, y0 = 500_000.0, 5_300_000.0
+    raster = make_raster(p, Affine(30, 0, x0, 0, -30, y0), crs="EPSG:32637", nodata=np.nan)
+    polys = [
+        Point(x0 + rng.uniform(0, 12_000), y0 - rng.uniform(0, 9_000)).buffer(
+            rng.uniform(40, 900), quad_segs=rng.integers(2, 16)
+        )
+        for _ in range(60)
+    ] + [box(x0 - 100, y0 - 500, x0 + 400, y0 + 100), None]  # part outside; none
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:32637", "EPSG:4326", always_xy=True)
+    lonlat = [
+        None
+        if g is None
+        else shapely.transform(g, lambda xy: np.column_stack(to_lonlat.transform(*xy.T)))
+        for g in polys
+    ]
+    z = zonal_probability(raster, lonlat, crs="EPSG:4326", workers=1)
+    ref = overlay_footprints(raster, lonlat, band=1, workers=1)
+    two = zonal_probability(raster, lonlat, crs="EPSG:4326", workers=2)
+    for name in ("value_area", "log_none_area", "low", "p_min", "p_max", "data_area_m2"):
+        np.testing.assert_array_equal(getattr(two, name), getattr(z, name))
+    for i, va in enumerate(ref):
+        if va is None:
+            assert z.data_area_m2[i] == 0 and z.value_area[i] == 0
+            continue
+        v, a = va.values.astype("float64"), va.area_m2
+        keep = a > 0
+        assert z.value_area[i] == pytest.approx(np.sum(v * a), rel=1e-9)
+        assert z.data_area_m2[i] == pytest.approx(va.data_area_m2, rel=1e-9)
+        log_none = np.sum(a[keep] * np.log1p(-np.minimum(v[keep], 1 - 1e-16)))
+        assert z.log_none_area[i] == pytest.approx(log_none, rel=1e-9)
+        assert z.p_max[i] == v[keep].max() and z.p_min[i] == v[keep].min()
+        assert z.low[i] <= z.p_max[i]
+    assert z.outside_area_m2[-2] == pytest.approx(ref[-2].outside_area_m2, rel=1e-9)
+    assert z.outside_area_m2[-2] > 0
