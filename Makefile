@@ -36,6 +36,7 @@ check: lint test
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q --group bench
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_model.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist
