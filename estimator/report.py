@@ -269,8 +269,24 @@ def to_json_dict(report: Report) -> dict[str, Any]:
 
 
 def to_json(report: Report) -> str:
-    """Serialise the report as indented JSON (UTF-8 text, no NaN)."""
-    return json.dumps(to_json_dict(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """Serialise the report as JSON (UTF-8 text, no NaN): one line per region and deposit.
+
+    The run facts are indented; each region and each deposit is one line, written by the
+    json module's C encoder (indenting every nested object goes through its pure-Python
+    encoder: ~6 s for 4,000 deposits instead of ~0.5 s). Every line is a complete object, so
+    the file also greps and diffs deposit by deposit.
+    """
+    doc = to_json_dict(report)
+    line = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list):
+            body = ",\n".join(f"    {line(item)}" for item in value)
+            parts.append(f"  {line(key)}: [\n{body}\n  ]" if value else f"  {line(key)}: []")
+        else:
+            text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+            parts.append(f"  {line(key)}: " + text.replace("\n", "\n  "))
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 # --------------------------------------------------------------------------------------------

@@ -212,6 +212,34 @@ def test_geojson_is_rfc7946_and_round_trips(scene, make_vector, tmp_path):
     assert back.loc[0, "cost_usd_p50"] == pytest.approx(props["cost_usd_p50"])
 
 
+def test_json_text_round_trips_with_one_line_per_deposit(scene, make_vector):
+    import math
+
+    deposits = make_vector(
+        [
+            box(X0 + 100, Y0 - 900, X0 + 900, Y0 - 100),
+            box(X0 + 1100, Y0 - 900, X0 + 1900, Y0 - 100),
+        ],
+        crs="EPSG:3035",
+        filename="two.gpkg",
+        name=["Ünder", 'Two "quoted"'],
+    )
+    r = run(scene, deposits)
+    text = rep.to_json(r)
+    assert json.loads(text) == json.loads(json.dumps(rep.to_json_dict(r)))
+    lines = text.splitlines()
+    deposit_lines = [
+        ln for ln in lines if ln.startswith('    {"index"') or '"footprint_area_m2"' in ln
+    ]
+    assert len(deposit_lines) >= 2
+    for ln in deposit_lines:
+        obj = json.loads(ln.strip().rstrip(","))
+        assert isinstance(obj, dict) and not any(
+            isinstance(v, float) and math.isnan(v) for v in obj.values()
+        )
+    assert "Ünder" in text  # UTF-8, not \u escapes
+
+
 def test_json_contract_keys(scene, make_vector):
     deposits = make_vector([box(X0 + 500, Y0 - 1500, X0 + 1500, Y0 - 500)], crs="EPSG:3035")
     doc = json.loads(rep.to_json(run(scene, deposits)))
