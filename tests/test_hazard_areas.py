@@ -292,3 +292,28 @@ def _regions_lonlat(tmp_path):
         path
     )
     return path
+
+
+def test_cli_schedule_and_compare_take_hazard_areas(make_vector, tmp_path, write_toml):
+    cha = shapely.box(X0, Y0 - 4000, X0 + 1500, Y0 - 2000)
+    areas = make_vector([cha], crs="EPSG:3035", filename="cha.gpkg", kind=["CHA"])
+    deposits, regions = _deposits(make_vector), _regions(make_vector)
+    runner = CliRunner()
+    common = ["--deposits", str(deposits), "--regions", str(regions), "--no-control",
+              "--draws", "1", "--hazard-areas", str(areas), "--hazard-class-field", "kind"]  # fmt: skip
+    csv_path = tmp_path / "timeline.csv"
+    res = runner.invoke(app, ["schedule", *common, "--buffer-m", "0", "--csv", str(csv_path)])
+    assert res.exit_code == 0, res.output
+    import csv
+
+    with csv_path.open(newline="") as f:
+        rows = {r["name"]: r for r in csv.DictReader(f)}
+    assert "hazardous-area polygons cover" in rows["box"]["reason"]
+    a = write_toml("[general]\nfootprint_buffer_m = 0\n", name="a.toml")
+    b = write_toml("[general]\nfootprint_buffer_m = 100\n", name="b.toml")
+    res = runner.invoke(app, ["compare", str(a), str(b), *common])
+    assert res.exit_code == 0, res.output
+    assert "footprint_buffer_m" in res.output
+    # the polygons are read: a wrong class field is the same clean error as in `report`
+    bad = runner.invoke(app, ["schedule", *common[:-2], "--buffer-m", "0"])
+    assert bad.exit_code == 2 and "no field 'class' for the hazard class" in bad.output
