@@ -18,6 +18,7 @@ Dask cluster (:mod:`estimator.parallel`), with memory bounded by the tile and bl
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -511,6 +512,35 @@ class _GridSpec:
     tile_height: int
     tile_width: int
     cache_mb: int = 64
+    # Banded read (see _read_window): a float band of probabilities is read as class codes
+    # (dtype uint8, nodata BAND_NODATA): the class value of the band each p falls in, or
+    # BAND_INVALID for a value outside 0-1. ``source_*`` describe the band as stored.
+    bands: tuple[float, ...] = ()
+    band_values: tuple[int, ...] = ()
+    source_dtype: str = ""
+    source_nodata: float | None = None
+
+
+#: Codes of a banded read for nodata and for values outside 0-1.
+BAND_NODATA = 255
+BAND_INVALID = 254
+
+
+def _read_window(ds, grid: _GridSpec, window, out: np.ndarray) -> np.ndarray:
+    """Read a window of the grid's band into ``out`` (banded: as class codes, see _GridSpec)."""
+    if not grid.bands:
+        return ds.read(grid.band, window=window, out=out)
+    raw = _scratch("banded", out.shape, grid.source_dtype)
+    ds.read(grid.band, window=window, out=raw)
+    out.fill(BAND_INVALID)  # below the lowest band (p < 0), or NaN until marked nodata
+    for low, value in zip(grid.bands, grid.band_values, strict=True):
+        np.copyto(out, value, where=raw >= low)
+    np.copyto(out, BAND_INVALID, where=raw > 1)
+    nodata = np.isnan(raw)
+    if grid.source_nodata is not None and not math.isnan(grid.source_nodata):
+        nodata |= raw == grid.source_nodata
+    np.copyto(out, BAND_NODATA, where=nodata)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -1026,10 +1056,11 @@ def _run_task(task: _Task, handles: _Handles | None = None) -> _TaskResult:
             te = stop[a:b] - (t * grid.tile_width + c_lo)
             # Read into one buffer per task: fresh tile-sized arrays cost page faults.
             out = read_buf[: (r_hi - r_lo) * (c_hi - c_lo)].reshape(r_hi - r_lo, c_hi - c_lo)
-            data = ds.read(
-                grid.band,
-                window=Window(c0 + c_lo, task.row0 + r_lo, c_hi - c_lo, r_hi - r_lo),
-                out=out,
+            data = _read_window(
+                ds,
+                grid,
+                Window(c0 + c_lo, task.row0 + r_lo, c_hi - c_lo, r_hi - r_lo),
+                out,
             )
             tiles_read += 1
             g, hc, area2d = areas(c0, w)
@@ -1137,7 +1168,7 @@ def _run_batch(task: _Task, ds, areas, batch, entries: dict, nodata_area) -> int
         t0, w = span[0][0], span[0][1]
         c0 = task.col0 + t0 * grid.tile_width
         data = _scratch("span", (h, w * len(span)), grid.dtype)
-        ds.read(grid.band, window=Window(c0, task.row0, w * len(span), h), out=data)
+        _read_window(ds, grid, Window(c0, task.row0, w * len(span), h), data)
         reads += 1
         models = [areas(c0 + k * grid.tile_width, w) for k in range(len(span))]
         g = models[0][0]
@@ -1909,6 +1940,7 @@ def overlay_footprints(
     progress: Progress | None = None,
     method: Literal["blocks", "exactextract"] = "blocks",
     cache_mb: int = 64,
+    bands: Sequence[tuple[float, int]] = (),
 ) -> list[ValueAreas | None]:
     """Exact covered area of each raster value in each footprint.
 
@@ -1936,6 +1968,12 @@ def overlay_footprints(
     cache_mb : int
         GDAL block cache of each task (process), MB. Memory per process is about this plus a
         few tiles, whatever the raster's size.
+    bands : sequence of (float, int), optional
+        Read a floating-point band of probabilities as classes: ``(lowest p, class value)``
+        pairs. Each cell counts as the class value of the highest band its p reaches; values
+        outside 0-1 come out as :data:`BAND_INVALID`. The values returned are then class
+        values (uint8) and the run takes the class-raster shortcuts, rather than listing the
+        distinct values of the float band (thousands per footprint).
 
     Returns
     -------
@@ -1955,6 +1993,8 @@ def overlay_footprints(
         raise ValueError(f"method={method!r}: use 'blocks' or 'exactextract'")
     out: list[ValueAreas | None] = [None] * len(footprints)
     grid, arr, outside, todo = _prepare(raster_path, footprints, band, _LONLAT, cache_mb)
+    if bands:
+        grid = _banded(grid, bands)
     empty_values = np.zeros(0, dtype=grid.dtype)
     for j, i in enumerate(todo):
         out[i] = ValueAreas(empty_values, np.zeros(0), 0.0, float(outside[j]))
@@ -2133,6 +2173,24 @@ def zonal_probability(
         low=full[:, _LOW],
         p_min=full[:, _PMIN],
         p_max=full[:, _PMAX],
+    )
+
+
+def _banded(grid: _GridSpec, bands: Sequence[tuple[float, int]]) -> _GridSpec:
+    """Return the grid read as class codes by probability bands (see :func:`_read_window`)."""
+    if np.dtype(grid.dtype).kind != "f":
+        raise ValueError("a banded read needs a floating-point band")
+    ordered = sorted((float(low), int(value)) for low, value in bands)
+    if any(v in (BAND_NODATA, BAND_INVALID) or not 0 <= v <= 253 for _, v in ordered):
+        raise ValueError(f"band class values must be 0-253, got {[v for _, v in ordered]}")
+    return dataclasses.replace(
+        grid,
+        dtype="uint8",
+        nodata=float(BAND_NODATA),
+        bands=tuple(low for low, _ in ordered),
+        band_values=tuple(v for _, v in ordered),
+        source_dtype=grid.dtype,
+        source_nodata=grid.nodata,
     )
 
 

@@ -34,6 +34,7 @@ from .errors import InputDataError
 from .io import default_data, open_raster, read_vector
 from .model import DrawSet, LandRelease, release_land
 from .overlay import (
+    BAND_INVALID,
     cell_areas_m2,
     geodesic_area_m2,
     geodesic_buffer,
@@ -576,6 +577,15 @@ def _probability_path(inputs: Inputs, raster_path: Path | None) -> Path | None:
     return dd.contamination_probability
 
 
+def _band_table(params: Params) -> list[tuple[float, int]]:
+    """``(lowest p, class raster value)`` of each probability band of the parameter file.
+
+    Empty if there are no bands, or a class value does not fit a banded read's codes (0-253).
+    """
+    table = [(p, params.classes[k].raster_value) for p, k in params.probability_bands]
+    return table if all(v <= 253 for _, v in table) else []
+
+
 def _is_floating(path: Path, band: int) -> bool:
     """Whether a raster's band holds floating-point values."""
     with open_raster(path, band=band) as ds:
@@ -771,24 +781,35 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
             if raster_path is None:
                 rest = max(0.0, fp_area[i] - polygons.covered_m2[i])
                 unknown_area[i] = outside_area[i] = rest
-    overlays = (
-        overlay_footprints(
+
+    # An integer raster holds class values. A floating-point raster whose values under the
+    # footprints all lie in 0-1 holds probabilities, read as classes by the parameter file's
+    # probability bands (one banded pass: class codes per tile, not thousands of distinct
+    # float values); one with other values is read value by value, as class values.
+    def overlay(**kw) -> list:
+        return overlay_footprints(
             raster_path,
             raster_footprints,
             band=inputs.band,
             workers=inputs.workers,
             scheduler=inputs.scheduler,
             progress=progress,
+            **kw,
         )
-        if raster_path is not None
-        else [None] * n
-    )
-    # An integer raster holds class values. A floating-point raster holds class values too if
-    # every value under the footprints is one; otherwise it holds probabilities (0-1), read as
-    # classes by the parameter file's probability bands.
-    probabilities = (
-        raster_path is not None
-        and _is_floating(raster_path, inputs.band)
+
+    floating = raster_path is not None and _is_floating(raster_path, inputs.band)
+    banded = False
+    if raster_path is None:
+        overlays = [None] * n
+    elif floating and _band_table(params):
+        overlays = overlay(bands=_band_table(params))
+        banded = not any(va is not None and BAND_INVALID in va.values for va in overlays)
+        if not banded:
+            overlays = overlay()
+    else:
+        overlays = overlay()
+    probabilities = banded or (
+        floating
         and not all(
             float(v).is_integer() and int(v) in class_index
             for va in overlays
@@ -807,7 +828,7 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
     for i, va in enumerate(overlays):
         if va is None:
             continue
-        if probabilities:
+        if probabilities and not banded:  # values outside 0-1: reported below
             ks = params.classify_probabilities(va.values).tolist()
         else:
             ks = [

@@ -24,7 +24,13 @@ from . import __version__
 from .errors import InputDataError
 from .io import default_data, open_raster, read_vector
 from .model import release_land
-from .overlay import geodesic_area_m2, overlay_footprints, polygonal_parts
+from .overlay import (
+    BAND_INVALID,
+    geodesic_area_m2,
+    overlay_footprints,
+    polygonal_parts,
+    zonal_probability,
+)
 from .params import Params, load_params
 from .uncertainty import mode_draws
 
@@ -202,23 +208,46 @@ def summarize_whole_regions(
         keep = sorted({lookup[r.casefold()] for r in regions_filter})
         names, geoms = [names[i] for i in keep], [geoms[i] for i in keep]
 
-    overlays = overlay_footprints(
-        raster_path, geoms, band=band, workers=workers, scheduler=scheduler, progress=progress
-    )
     classes = params.classes
     class_index = {c.raster_value: k for k, c in enumerate(classes)}
     hazard = np.zeros((len(names), len(classes)))
     unknown = np.zeros(len(names))
     outside = np.zeros(len(names))
-    # As in the deposit report: a floating-point raster whose values are not all class values
-    # holds probabilities (0-1), classed by the parameter file's probability bands.
+
+    def overlay(**kw) -> list:
+        return overlay_footprints(
+            raster_path,
+            geoms,
+            band=band,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
+            **kw,
+        )
+
+    # As in the deposit report: a floating-point raster whose values all lie in 0-1 holds
+    # probabilities, classed by the parameter file's probability bands in one banded pass
+    # (its expected hazard area from a second, one-pass overlay); one with other values is
+    # read value by value, as class values.
     with open_raster(raster_path, band=band) as ds:
         floating = bool(np.issubdtype(np.dtype(ds.dtypes[band - 1]), np.floating))
-    probabilities = floating and not all(
-        float(v).is_integer() and int(v) in class_index
-        for va in overlays
-        if va is not None
-        for v in va.values.tolist()
+    table = [(p, classes[k].raster_value) for p, k in params.probability_bands]
+    banded = False
+    if floating and table and all(v <= 253 for _, v in table):
+        overlays = overlay(bands=table)
+        banded = not any(va is not None and BAND_INVALID in va.values for va in overlays)
+        if not banded:
+            overlays = overlay()
+    else:
+        overlays = overlay()
+    probabilities = banded or (
+        floating
+        and not all(
+            float(v).is_integer() and int(v) in class_index
+            for va in overlays
+            if va is not None
+            for v in va.values.tolist()
+        )
     )
     if probabilities and not params.probability_bands:
         raise InputDataError(
@@ -227,12 +256,16 @@ def summarize_whole_regions(
             "to each [classes.NAME] table, or give a raster of class values"
         )
     expected = np.full(len(names), np.nan)
+    if banded:
+        z = zonal_probability(
+            raster_path, geoms, crs="EPSG:4326", band=band, workers=workers, scheduler=scheduler
+        )
+        expected = np.where(z.data_area_m2 > 0, z.value_area, np.nan)
     for i, va in enumerate(overlays):
         if va is None:
             continue
-        if probabilities:
+        if probabilities and not banded:  # values outside 0-1: reported below
             ks = params.classify_probabilities(va.values).tolist()
-            expected[i] = float(np.sum(va.values * va.area_m2))
         else:
             ks = [
                 class_index.get(int(v)) if float(v).is_integer() else None

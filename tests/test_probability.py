@@ -461,3 +461,60 @@ def test_zonal_probability_equals_the_per_value_overlay(make_raster):
         assert z.low[i] <= z.p_max[i]
     assert z.outside_area_m2[-2] == pytest.approx(ref[-2].outside_area_m2, rel=1e-9)
     assert z.outside_area_m2[-2] > 0
+
+
+def test_banded_read_equals_classing_every_value(make_raster):
+    # The banded overlay (class codes per tile) against the distinct float values, each
+    # classed by the bands, on random probabilities with band edges, NaN and a nodata value.
+    import pyproj
+    import shapely
+    from shapely.geometry import Point
+
+    from estimator.overlay import BAND_INVALID, overlay_footprints
+    from estimator.params import load_params
+
+    params = load_params(defaults=default_data().parameters)
+    table = [(p, params.classes[k].raster_value) for p, k in params.probability_bands]
+    rng = np.random.default_rng(9)
+    p = rng.choice([0.0, 0.003, 0.035, 0.23, 1.0, 0.5, 0.01], size=(200, 300)).astype("float32")
+    # band edges exactly, and random values on top of some of them
+    p += np.where(rng.uniform(size=p.shape) < 0.4, rng.uniform(0, 0.3, p.shape), 0).astype("f4")
+    p = np.minimum(p, 1.0)
+    p[rng.uniform(size=p.shape) < 0.05] = np.nan
+    p[rng.uniform(size=p.shape) < 0.05] = -9.0  # the nodata value
+    x0, y0 = 500_000.0, 5_300_000.0
+    raster = make_raster(p, Affine(30, 0, x0, 0, -30, y0), crs="EPSG:32637", nodata=-9.0)
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:32637", "EPSG:4326", always_xy=True)
+    polys = [
+        shapely.transform(
+            Point(x0 + rng.uniform(0, 9000), y0 - rng.uniform(0, 6000)).buffer(
+                rng.uniform(50, 1500)
+            ),
+            lambda xy: np.column_stack(to_lonlat.transform(*xy.T)),
+        )
+        for _ in range(40)
+    ]
+    plain = overlay_footprints(raster, polys, workers=1)
+    banded = overlay_footprints(raster, polys, workers=1, bands=table)
+    for a, b in zip(plain, banded, strict=True):
+        ref: dict[int, float] = {}
+        ks = params.classify_probabilities(a.values).tolist()
+        for k, area in zip(ks, a.area_m2.tolist(), strict=True):
+            value = params.classes[k].raster_value
+            ref[value] = ref.get(value, 0.0) + area
+        got = dict(zip(b.values.tolist(), b.area_m2.tolist(), strict=True))
+        assert set(got) <= set(ref) | {v for v, area in got.items() if area == 0}
+        for value, area in ref.items():
+            assert got.get(value, 0.0) == pytest.approx(area, rel=1e-9, abs=1e-6)
+        assert b.unknown_area_m2 == pytest.approx(a.unknown_area_m2, rel=1e-9, abs=1e-6)
+        assert BAND_INVALID not in b.values
+    # a value above 1 comes out as the invalid code
+    q = p.copy()
+    q[100:110, 100:110] = 1.5
+    bad = make_raster(q, Affine(30, 0, x0, 0, -30, y0), crs="EPSG:32637", nodata=-9.0, name="b.tif")
+    centre = shapely.transform(
+        Point(x0 + 105 * 30, y0 - 105 * 30).buffer(100),
+        lambda xy: np.column_stack(to_lonlat.transform(*xy.T)),
+    )
+    (va,) = overlay_footprints(bad, [centre], workers=1, bands=table)
+    assert BAND_INVALID in va.values
