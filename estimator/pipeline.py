@@ -30,16 +30,15 @@ from .aggregate import (
     day_quantities,
     quantities_of,
 )
+from .contamination import class_areas
 from .errors import InputDataError
 from .io import default_data, open_raster, read_vector
 from .model import DrawSet, LandRelease, release_land
 from .overlay import (
-    BAND_INVALID,
     cell_areas_m2,
     geodesic_area_m2,
     geodesic_buffer,
     overlap_areas_m2,
-    overlay_footprints,
     polygonal_parts,
     zonal_probability,
 )
@@ -502,10 +501,6 @@ def _read_control(
 # The run
 
 
-def _class_table(params: Params) -> dict[int, int]:
-    return {c.raster_value: i for i, c in enumerate(params.classes)}
-
-
 def _status(
     footprint_m2: float, data_m2: float, unknown_m2: float, unknown_class: str
 ) -> tuple[str, str]:
@@ -575,21 +570,6 @@ def _probability_path(inputs: Inputs, raster_path: Path | None) -> Path | None:
     if Path(raster_path).resolve() != dd.contamination.resolve():
         return None
     return dd.contamination_probability
-
-
-def _band_table(params: Params) -> list[tuple[float, int]]:
-    """``(lowest p, class raster value)`` of each probability band of the parameter file.
-
-    Empty if there are no bands, or a class value does not fit a banded read's codes (0-253).
-    """
-    table = [(p, params.classes[k].raster_value) for p, k in params.probability_bands]
-    return table if all(v <= 253 for _, v in table) else []
-
-
-def _is_floating(path: Path, band: int) -> bool:
-    """Whether a raster's band holds floating-point values."""
-    with open_raster(path, band=band) as ds:
-        return bool(np.issubdtype(np.dtype(ds.dtypes[band - 1]), np.floating))
 
 
 def _overlay_probability(
@@ -754,7 +734,6 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
         for j, i in enumerate(valid_idx):
             occupied_share[i] = min(1.0, float(occ[j, 0]) / fp_area[i]) if fp_area[i] else 0.0
 
-    class_index = _class_table(params)
     hazard = np.zeros((n, len(params.classes)))
     unknown_area = np.zeros(n)
     outside_area = np.zeros(n)
@@ -782,66 +761,22 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
                 rest = max(0.0, fp_area[i] - polygons.covered_m2[i])
                 unknown_area[i] = outside_area[i] = rest
 
-    # An integer raster holds class values. A floating-point raster whose values under the
-    # footprints all lie in 0-1 holds probabilities, read as classes by the parameter file's
-    # probability bands (one banded pass: class codes per tile, not thousands of distinct
-    # float values); one with other values is read value by value, as class values.
-    def overlay(**kw) -> list:
-        return overlay_footprints(
+    probabilities = False
+    unmapped: dict[float, list[str]] = {}
+    if raster_path is not None:
+        areas = class_areas(
             raster_path,
             raster_footprints,
+            params,
             band=inputs.band,
             workers=inputs.workers,
             scheduler=inputs.scheduler,
             progress=progress,
-            **kw,
         )
-
-    floating = raster_path is not None and _is_floating(raster_path, inputs.band)
-    banded = False
-    if raster_path is None:
-        overlays = [None] * n
-    elif floating and _band_table(params):
-        overlays = overlay(bands=_band_table(params))
-        banded = not any(va is not None and BAND_INVALID in va.values for va in overlays)
-        if not banded:
-            overlays = overlay()
-    else:
-        overlays = overlay()
-    probabilities = banded or (
-        floating
-        and not all(
-            float(v).is_integer() and int(v) in class_index
-            for va in overlays
-            if va is not None
-            for v in va.values.tolist()
-        )
-    )
-    if probabilities and not params.probability_bands:
-        raise InputDataError(
-            f"{raster_path}: a floating-point raster is read as probabilities (0-1), but the "
-            f"parameter file {params.source} gives no probability bands: add probability_min "
-            "to each [classes.NAME] table (see `demine params init`), or give a raster of class "
-            "values"
-        )
-    unmapped: dict[float, list[str]] = {}
-    for i, va in enumerate(overlays):
-        if va is None:
-            continue
-        if probabilities and not banded:  # values outside 0-1: reported below
-            ks = params.classify_probabilities(va.values).tolist()
-        else:
-            ks = [
-                class_index.get(int(v)) if float(v).is_integer() else None
-                for v in va.values.tolist()
-            ]
-        for value, area, k in zip(va.values.tolist(), va.area_m2.tolist(), ks, strict=True):
-            if k is None or k < 0:
-                unmapped.setdefault(value, []).append(prepared[i].name)
-                continue
-            hazard[i, k] += area
-        unknown_area[i] = va.unknown_area_m2
-        outside_area[i] = va.outside_area_m2
+        hazard += areas.hazard_area_m2
+        unknown_area, outside_area = areas.unknown_area_m2, areas.outside_area_m2
+        probabilities = areas.probabilities
+        unmapped = {v: [prepared[i].name for i in ix] for v, ix in areas.unmapped.items()}
     if unmapped:
         shown = ", ".join(f"{v:g}" for v in sorted(unmapped)[:10])
         where = unmapped[sorted(unmapped)[0]][0]

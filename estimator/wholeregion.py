@@ -21,16 +21,11 @@ import pyproj
 import shapely
 
 from . import __version__
+from .contamination import class_areas
 from .errors import InputDataError
-from .io import default_data, open_raster, read_vector
+from .io import default_data, read_vector
 from .model import release_land
-from .overlay import (
-    BAND_INVALID,
-    geodesic_area_m2,
-    overlay_footprints,
-    polygonal_parts,
-    zonal_probability,
-)
+from .overlay import geodesic_area_m2, polygonal_parts, zonal_probability
 from .params import Params, load_params
 from .uncertainty import mode_draws
 
@@ -209,84 +204,37 @@ def summarize_whole_regions(
         names, geoms = [names[i] for i in keep], [geoms[i] for i in keep]
 
     classes = params.classes
-    class_index = {c.raster_value: k for k, c in enumerate(classes)}
-    hazard = np.zeros((len(names), len(classes)))
-    unknown = np.zeros(len(names))
-    outside = np.zeros(len(names))
-
-    def overlay(**kw) -> list:
-        return overlay_footprints(
-            raster_path,
-            geoms,
-            band=band,
-            workers=workers,
-            scheduler=scheduler,
-            progress=progress,
-            **kw,
-        )
-
-    # As in the deposit report: a floating-point raster whose values all lie in 0-1 holds
-    # probabilities, classed by the parameter file's probability bands in one banded pass
-    # (its expected hazard area from a second, one-pass overlay); one with other values is
-    # read value by value, as class values.
-    with open_raster(raster_path, band=band) as ds:
-        floating = bool(np.issubdtype(np.dtype(ds.dtypes[band - 1]), np.floating))
-    table = [(p, classes[k].raster_value) for p, k in params.probability_bands]
-    banded = False
-    if floating and table and all(v <= 253 for _, v in table):
-        overlays = overlay(bands=table)
-        banded = not any(va is not None and BAND_INVALID in va.values for va in overlays)
-        if not banded:
-            overlays = overlay()
-    else:
-        overlays = overlay()
-    probabilities = banded or (
-        floating
-        and not all(
-            float(v).is_integer() and int(v) in class_index
-            for va in overlays
-            if va is not None
-            for v in va.values.tolist()
-        )
+    areas = class_areas(
+        raster_path,
+        geoms,
+        params,
+        band=band,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
     )
-    if probabilities and not params.probability_bands:
+    if areas.unmapped:
+        value = sorted(areas.unmapped)[0]
+        where = names[areas.unmapped[value][0]]
+        if areas.probabilities:
+            raise InputDataError(
+                f"{raster_path}: value {value:g} (in region {where!r}) is not a probability; a "
+                "floating-point raster must hold values in 0-1 (rescale percentages, declare "
+                "other values as nodata) or only class values"
+            )
         raise InputDataError(
-            f"{raster_path}: a floating-point raster is read as probabilities (0-1), but the "
-            f"parameter file {params.source} gives no probability bands: add probability_min "
-            "to each [classes.NAME] table, or give a raster of class values"
+            f"{raster_path}: raster value {value:g} (in region {where!r}) has no class in the "
+            f"parameter file {params.source}; add a [classes.NAME] table with that "
+            "raster_value, or set it to nodata"
         )
+    hazard, unknown, outside = areas.hazard_area_m2, areas.unknown_area_m2, areas.outside_area_m2
+    # A raster read by the probability bands also gives the expected hazard area.
     expected = np.full(len(names), np.nan)
-    if banded:
+    if areas.banded:
         z = zonal_probability(
             raster_path, geoms, crs="EPSG:4326", band=band, workers=workers, scheduler=scheduler
         )
         expected = np.where(z.data_area_m2 > 0, z.value_area, np.nan)
-    for i, va in enumerate(overlays):
-        if va is None:
-            continue
-        if probabilities and not banded:  # values outside 0-1: reported below
-            ks = params.classify_probabilities(va.values).tolist()
-        else:
-            ks = [
-                class_index.get(int(v)) if float(v).is_integer() else None
-                for v in va.values.tolist()
-            ]
-        for value, area, k in zip(va.values.tolist(), va.area_m2.tolist(), ks, strict=True):
-            if k is None or k < 0:
-                if probabilities:
-                    raise InputDataError(
-                        f"{raster_path}: value {value:g} (in region {names[i]!r}) is not a "
-                        "probability; a floating-point raster must hold values in 0-1 (rescale "
-                        "percentages, declare other values as nodata) or only class values"
-                    )
-                raise InputDataError(
-                    f"{raster_path}: raster value {value:g} (in region {names[i]!r}) has no class "
-                    f"in the parameter file {params.source}; add a [classes.NAME] table with that "
-                    "raster_value, or set it to nodata"
-                )
-            hazard[i, k] += area
-        unknown[i] = va.unknown_area_m2
-        outside[i] = va.outside_area_m2
 
     assessed = hazard.copy()
     unknown_k = params.class_names.index(params.general.unknown_area_class)
