@@ -1004,10 +1004,7 @@ def _run_task(task: _Task, handles: _Handles | None = None) -> _TaskResult:
     if task.mode == "sums":
         sums = np.zeros((n, 3))
     elif task.mode == "probability":
-        sums = np.zeros((n, len(_PROBABILITY_COLUMNS)))
-        sums[:, _LOW] = -np.inf
-        sums[:, _PMIN] = np.inf
-        sums[:, _PMAX] = -np.inf
+        sums = _probability_start(n)
     nodata_area = np.zeros(n) if task.mode == "values" else None
     entries: dict = {}
     h = task.row1 - task.row0
@@ -1233,6 +1230,14 @@ _PROBABILITY_COLUMNS = ("value_area", "data_area", "nodata_area", "log_none", "l
 _LOG_NONE, _LOW, _PMIN, _PMAX = 3, 4, 5, 6
 #: p = 1 is read as this in log(1 - p), so that the logs stay finite (exp(-37) ~ 1e-16).
 _P_ONE = 1.0 - 1e-16
+
+
+def _probability_start(n: int) -> np.ndarray:
+    """Probability results of n polygons before any cell: sums 0, maxima -inf, minimum inf."""
+    acc = np.zeros((n, len(_PROBABILITY_COLUMNS)))
+    acc[:, [_LOW, _PMAX]] = -np.inf
+    acc[:, _PMIN] = np.inf
+    return acc
 
 
 def _tile_probability(tile: _Tile, nodata, tp, tr, ts, te, tc, full_ids, acc) -> None:
@@ -2144,22 +2149,15 @@ def zonal_probability(
     """
     n = len(geometries)
     grid, arr, outside, todo = _prepare(raster_path, geometries, band, crs, cache_mb)
-    cols = len(_PROBABILITY_COLUMNS)
-    acc = np.zeros((arr.size, cols))
-    acc[:, _LOW] = acc[:, _PMAX] = -np.inf
-    acc[:, _PMIN] = np.inf
+    full = _probability_start(n)
     if todo:
+        index = np.asarray(todo)
         plan = _plan(grid, _to_pixels(arr, Affine(*grid.transform)), "probability")
         for res in _execute(plan, workers=workers, scheduler=scheduler, progress=progress):
-            rows = res.polygons
-            acc[rows, :_LOW] += res.sums[:, :_LOW]
-            acc[rows, _LOW] = np.maximum(acc[rows, _LOW], res.sums[:, _LOW])
-            acc[rows, _PMIN] = np.minimum(acc[rows, _PMIN], res.sums[:, _PMIN])
-            acc[rows, _PMAX] = np.maximum(acc[rows, _PMAX], res.sums[:, _PMAX])
-    full = np.zeros((n, cols))
-    full[:, _LOW] = full[:, _PMAX] = -np.inf
-    full[:, _PMIN] = np.inf
-    full[todo] = acc
+            rows = index[res.polygons]
+            full[rows, :_LOW] += res.sums[:, :_LOW]
+            for col, pick in ((_LOW, np.maximum), (_PMIN, np.minimum), (_PMAX, np.maximum)):
+                full[rows, col] = pick(full[rows, col], res.sums[:, col])
     out = np.zeros(n)
     out[todo] = outside
     if progress is not None:
