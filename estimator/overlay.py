@@ -17,7 +17,6 @@ Dask cluster (:mod:`estimator.parallel`), with memory bounded by the tile and bl
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -707,16 +706,27 @@ def _coverage_runs(
     return group // n_rows, group % n_rows, start[sel], stop[sel], coverage[sel]
 
 
-def _split_runs(runs: tuple[np.ndarray, ...], tile_width: int) -> tuple[np.ndarray, ...]:
+def _split_runs(
+    runs: tuple[np.ndarray, ...], tile_width: int, tiles: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
     """Cut runs at tile boundaries; return them with their tile.
 
+    ``tiles`` (sorted tile indices): keep only the pieces in these tiles; all when None.
     Runs come out by tile, and within a tile by decreasing row and end column: the order
     :func:`_segment_sums` needs.
     """
     poly, row, start, stop, cov = runs
     t0 = start // tile_width
     t1 = (stop - 1) // tile_width
-    if np.any(t1 > t0):
+    if tiles is not None:
+        i0 = np.searchsorted(tiles, t0, side="left")
+        i1 = np.searchsorted(tiles, t1, side="right")
+        owner, k = _repeat_ranges(i0, i1 - i0)
+        tile = tiles[k]
+        start = np.maximum(start[owner], tile * tile_width)
+        stop = np.minimum(stop[owner], (tile + 1) * tile_width)
+        poly, row, cov = poly[owner], row[owner], cov[owner]
+    elif np.any(t1 > t0):
         owner, tile = _repeat_ranges(t0, t1 - t0 + 1)
         start = np.maximum(start[owner], tile * tile_width)
         stop = np.minimum(stop[owner], (tile + 1) * tile_width)
@@ -730,6 +740,62 @@ def _split_runs(runs: tuple[np.ndarray, ...], tile_width: int) -> tuple[np.ndarr
     key = (tile * n_rows + (n_rows - 1 - row)) * span + (span - 1 - stop)
     order = np.argsort(key, kind="stable")
     return tile[order], poly[order], row[order], start[order], stop[order], cov[order]
+
+
+def _inner_tiles(
+    edges: np.ndarray, runs: tuple[np.ndarray, ...], window: tuple[int, int, int, int], tw: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split a band's tiles into those that polygon edges cross and those they do not.
+
+    No edge crosses an inner tile, so each polygon covers all of it or none of it, and its
+    runs on the band's first row tell which. Only edge tiles need runs row by row. A tile
+    whose first-row runs do not look so (a run ending inside it, a coverage other than 1)
+    counts as an edge tile: the runs decide, as for any edge tile.
+
+    Returns ``(edge_tiles, inner_tile, inner_poly)``: the sorted indices of the edge tiles,
+    and the (tile, polygon) pairs of whole inner tiles covered by whole polygons, by tile.
+    """
+    row0, row1, col0, col1 = window
+    n_cols = col1 - col0
+    n_t = -(-n_cols // tw)
+    crossed = np.zeros(n_t + 1, dtype=np.int64)
+    if edges.size:
+        x0, y0, x1, y1 = edges.T
+        ylo = np.maximum(np.minimum(y0, y1), row0)
+        yhi = np.minimum(np.maximum(y0, y1), row1)
+        slope = (x1 - x0) / (y1 - y0)  # no horizontal edges (see _ring_edges)
+        xa = x0 + (ylo - y0) * slope
+        xb = x0 + (yhi - y0) * slope
+        # One cell of margin: a tile an edge merely grazes counts as crossed.
+        xmin = np.minimum(xa, xb) - (col0 + 1)
+        xmax = np.maximum(xa, xb) - (col0 - 1)
+        hit = (yhi >= ylo) & (xmax >= 0) & (xmin < n_cols)
+        t_lo = np.clip(np.floor(xmin[hit] / tw), 0, n_t - 1).astype(np.int64)
+        t_hi = np.clip(np.floor(xmax[hit] / tw), 0, n_t - 1).astype(np.int64)
+        crossed += np.bincount(t_lo, minlength=n_t + 1)
+        crossed -= np.bincount(t_hi + 1, minlength=n_t + 1)
+    poly, row, start, stop, cov = runs
+    first = row == 0
+    p, s, e = poly[first], start[first], stop[first]
+    whole = np.abs(cov[first] - 1.0) <= _COVERAGE_EPS
+    # Tiles each first-row run covers whole: from the first tile starting at or after its
+    # start to the last ending at or before its stop (the last tile may be narrower).
+    t_first = -(-s // tw)
+    t_last = np.where(e >= n_cols, n_t - 1, e // tw - 1)
+    n_full = np.where(whole, np.maximum(t_last - t_first + 1, 0), 0)
+    # Tiles a run reaches without covering them whole are edge tiles: all of them for a run
+    # of partial coverage; else the tiles at its ends that it covers in part.
+    t0, t1 = s // tw, (e - 1) // tw
+    lo = np.concatenate([t0[~whole], t0[whole & (t0 < t_first)], t1[whole & (t1 > t_last)]])
+    hi = np.concatenate([t1[~whole], t0[whole & (t0 < t_first)], t1[whole & (t1 > t_last)]])
+    crossed += np.bincount(lo, minlength=n_t + 1)
+    crossed -= np.bincount(hi + 1, minlength=n_t + 1)
+    edge = np.cumsum(crossed[:n_t]) > 0
+    owner, tile = _repeat_ranges(t_first, n_full)
+    keep = ~edge[tile]
+    tile, pid = tile[keep], p[owner[keep]]
+    order = np.lexsort((pid, tile))
+    return np.flatnonzero(edge), tile[order], pid[order]
 
 
 class _CellAreaModel:
@@ -986,6 +1052,35 @@ def _new_area_model(grid: _GridSpec) -> _CellAreaModel:
     return _CellAreaModel(pyproj.CRS.from_wkt(grid.crs_wkt), Affine(*grid.transform))
 
 
+#: Tasks run in worker processes (forked, fresh or a Dask worker's) keep the raster open, and
+#: its cell-area model, for the next task on the same thread: opening and modelling cost a few
+#: milliseconds a task. Keyed by the process and the file's identity, so a changed file or a
+#: forked child (whose copy of its parent's handle must not be used) opens it anew.
+_WORKER = threading.local()
+
+
+def _worker_handles(grid: _GridSpec):
+    """Return ``(dataset, area model)`` for a task on this thread of a worker process."""
+    import rasterio
+
+    try:
+        st = os.stat(grid.path)
+        identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:  # not a local file (/vsicurl/...): not kept
+        identity = None
+    key = (os.getpid(), grid.path, identity, grid.crs_wkt, grid.transform)
+    cached = getattr(_WORKER, "cached", None)
+    if identity is not None and cached is not None and cached[0] == key:
+        return cached[1], cached[2]
+    if cached is not None and cached[0][0] == os.getpid():
+        cached[1].close()
+    _WORKER.cached = None
+    handles = (rasterio.open(grid.path), _new_area_model(grid))
+    if identity is not None:
+        _WORKER.cached = (key, *handles)
+    return handles
+
+
 def _run_task(task: _Task, handles: _Handles | None = None) -> _TaskResult:
     """Run one task: exact runs of its polygons, then one read per tile they touch.
 
@@ -999,7 +1094,10 @@ def _run_task(task: _Task, handles: _Handles | None = None) -> _TaskResult:
     runs = _coverage_runs(
         task.edges, task.edge_sign, task.edge_polygon, task.row0, task.row1, task.col0, task.col1
     )
-    tile_of, poly, row, start, stop, cov = _split_runs(runs, grid.tile_width)
+    tw = grid.tile_width
+    window = (task.row0, task.row1, task.col0, task.col1)
+    edge_tiles, inner_tile, inner_poly = _inner_tiles(task.edges, runs, window, tw)
+    tile_of, poly, row, start, stop, cov = _split_runs(runs, tw, edge_tiles)
     sums = None
     if task.mode == "sums":
         sums = np.zeros((n, 3))
@@ -1008,49 +1106,67 @@ def _run_task(task: _Task, handles: _Handles | None = None) -> _TaskResult:
     nodata_area = np.zeros(n) if task.mode == "values" else None
     entries: dict = {}
     h = task.row1 - task.row0
-    model = _new_area_model(grid) if handles is None else handles.area_model(grid)
+    if handles is None:
+        ds, model = _worker_handles(grid)
+    else:
+        ds, model = handles.dataset(grid.path), handles.area_model(grid)
     # (a tile's model is asked for more than once; per-tile models cost pyproj calls)
     areas = functools.lru_cache(maxsize=2)(
         model.window(task.row0, task.col0, h, task.col1 - task.col0)
     )
     bounds = np.flatnonzero(np.r_[True, tile_of[1:] != tile_of[:-1], True])
+    if not tile_of.size:
+        bounds = bounds[:1]
+    crops, full, part_run, has_part = _tile_crops(
+        tile_of, poly, row, start, stop, cov, bounds, n, tw
+    )
+    # The tiles to read, in order: edge tiles (index into their runs) and inner ones.
+    inner_cuts = np.flatnonzero(np.r_[True, inner_tile[1:] != inner_tile[:-1], True])
+    if not inner_tile.size:
+        inner_cuts = inner_cuts[:1]
+    units = [(int(tile_of[a]), i) for i, a in enumerate(bounds[:-1])]
+    units += [(int(inner_tile[a]), -1 - j) for j, a in enumerate(inner_cuts[:-1])]
+    units.sort()
     tiles_read = 0
-    read_buf = np.empty(grid.tile_height * grid.tile_width, dtype=grid.dtype)
+    read_buf = np.empty(grid.tile_height * tw, dtype=grid.dtype)
+    none = np.zeros(0, np.int64)
     # Each block is read once; GDAL's block cache only needs to hold a tile's blocks.
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=grid.cache_mb))
-        if handles is None:
-            ds = stack.enter_context(rasterio.open(grid.path))
-        else:
-            ds = handles.dataset(grid.path)
+    with rasterio.Env(GDAL_CACHEMAX=grid.cache_mb):
         # Whole integer tiles covered only by polygons that cover all of them: their areas
         # per value are counted together, a row of tiles at a time (see _span_totals).
         batch: list[tuple[int, int, np.ndarray]] = []  # (tile, width, full polygons)
         can_batch = task.mode == "values" and np.dtype(grid.dtype).kind in "ui"
-        crops, full, part_run, has_part = _tile_crops(
-            tile_of, poly, row, start, stop, cov, bounds, n, grid.tile_width
-        )
-        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            if not tile_of.size:  # no runs at all
-                break
-            t = int(tile_of[a])
-            c0 = task.col0 + t * grid.tile_width
-            w = min(grid.tile_width, task.col1 - c0)
-            # Only the part of the tile that the runs reach (small footprints in a big tile).
-            r_lo, r_hi, c_lo, c_hi = crops[i]
-            full_ids = np.flatnonzero(full[i])
+        for t, i in units:
+            c0 = task.col0 + t * tw
+            w = min(tw, task.col1 - c0)
+            if i < 0:  # an inner tile: whole polygons only
+                j = -1 - i
+                full_ids = inner_poly[inner_cuts[j] : inner_cuts[j + 1]]
+                r_lo, r_hi, c_lo, c_hi = 0, h, 0, w
+                a = b = 0
+                part_here = False
+            else:
+                a, b = bounds[i], bounds[i + 1]
+                # Only the part of the tile that the runs reach (small footprints).
+                r_lo, r_hi, c_lo, c_hi = crops[i]
+                full_ids = np.flatnonzero(full[i])
+                part_here = has_part[i]
             if (
                 can_batch
-                and not has_part[i]
+                and not part_here
                 and (r_lo, r_hi, c_lo, c_hi) == (0, h, 0, w)
                 and areas(c0, w)[2] is None
             ):
                 batch.append((t, w, full_ids))
                 continue
-            tp, tc, part = poly[a:b], cov[a:b], part_run[a:b]
-            tr = row[a:b] - r_lo
-            ts = start[a:b] - (t * grid.tile_width + c_lo)
-            te = stop[a:b] - (t * grid.tile_width + c_lo)
+            if i < 0:
+                tp, tc, part = none, np.zeros(0), np.zeros(0, bool)
+                tr = ts = te = none
+            else:
+                tp, tc, part = poly[a:b], cov[a:b], part_run[a:b]
+                tr = row[a:b] - r_lo
+                ts = start[a:b] - (t * tw + c_lo)
+                te = stop[a:b] - (t * tw + c_lo)
             # Read into one buffer per task: fresh tile-sized arrays cost page faults.
             out = read_buf[: (r_hi - r_lo) * (c_hi - c_lo)].reshape(r_hi - r_lo, c_hi - c_lo)
             data = _read_window(
@@ -1525,17 +1641,26 @@ def _span_totals(
 def _value_range(data: np.ndarray) -> tuple[int, int, int]:
     """Return the lowest and highest values of an integer array, and the highest below the top.
 
-    "The top" is the type's largest value (nodata 255 of a byte raster): adding 1 wraps it
-    round to the bottom of the type. A few rows at a time, so that each block is read from
-    memory once for the three scans (and a scratch buffer, not a fresh array, takes the sum).
+    "The top" is the type's largest value (nodata 255 of a byte raster). Unsigned arrays are
+    also scanned as signed: the top is then -1 and the values above the signed range are
+    below it, so when the signed minimum is -1 or more the signed maximum is the highest
+    value below the top: three passes that write nothing. Otherwise (values in the upper
+    half of the type other than the top) the values below the top are scanned a few rows
+    at a time, each shifted by one so that the top wraps round to the bottom.
     """
     info = np.iinfo(data.dtype)
+    lo = int(data.min())
+    if data.dtype.kind == "u":
+        signed = data.view(np.dtype(f"i{data.itemsize}"))
+        s_min, s_max = int(signed.min()), int(signed.max())
+        if s_min >= -1:
+            hi = info.max if s_min == -1 else s_max
+            return lo, hi, s_max if s_max >= 0 else info.min - 1
     one = data.dtype.type(1)
     step = max(1, _CACHE_BYTES // max(1, data.itemsize * data.shape[1]))
-    lo, hi, below = info.max, info.min, info.min - 1
+    hi, below = info.min, info.min - 1
     for a in range(0, data.shape[0], step):
         block = data[a : a + step]
-        lo = min(lo, int(block.min()))
         top = int(block.max())
         hi = max(hi, top)
         if top == info.max:
@@ -1559,18 +1684,19 @@ def _value_counts(data: np.ndarray, others: np.ndarray, n_t: int, dg: np.ndarray
     k = others.size
     cache_rows = max(8, min(h, 255, _CACHE_BYTES // (k * span)))
     blocks = [(a, min(h, a + cache_rows)) for a in range(0, h, cache_rows)]
-    spread = max(float(np.abs(dg[a:b] - dg[a:b].mean()).max()) for a, b in blocks)
+    firsts = np.arange(0, h, cache_rows)
+    dg_blocks = np.add.reduceat(dg, firsts) / np.diff(np.r_[firsts, h])
+    spread = float(np.abs(dg - np.repeat(dg_blocks, np.diff(np.r_[firsts, h]))).max())
     if span % 8 == 0 and spread <= budget:
-        cols = np.zeros((k, span), dtype=np.int64)
+        cols = np.zeros((k, span), dtype=np.uint32)  # (no more than 2**32 rows)
         rows = np.empty((k, len(blocks), n_t), dtype=np.int64)
         for j, (a, b) in enumerate(blocks):
             masks = _scratch("masks", (k, b - a, span))
             np.equal(data[None, a:b], others[:, None, None], out=masks.view(bool))
             c = np.add.reduce(masks.view(np.uint64), axis=1).view(np.uint8).reshape(k, span)
-            c = c.astype(np.int64)
-            cols += c
-            rows[:, j] = c.reshape(k, n_t, w).sum(axis=2)
-        return cols, rows, np.array([dg[a:b].mean() for a, b in blocks])
+            np.add(cols, c, out=cols)
+            rows[:, j] = np.add.reduce(c.reshape(k, n_t, w), axis=2, dtype=np.uint32)
+        return cols, rows, dg_blocks
     group, dg_group = 1, dg
     for b in _ROW_GROUPS:
         if h % b or span % 8:
@@ -1884,7 +2010,7 @@ def _execute(
 
     if progress is not None:
         progress(0.0, f"overlay: 0/{total} blocks")
-    in_process = scheduler is None and local.kind != "processes"
+    in_process = scheduler is None and local.kind in ("serial", "threads")
     handles = _Handles() if in_process else None
     try:
         yield from map_tasks(
@@ -1892,6 +2018,7 @@ def _execute(
             plan.tasks(),
             workers=local.count,
             threads=local.kind == "threads",
+            fork=local.kind == "forked",
             scheduler=scheduler,
             on_done=on_done,
         )

@@ -10,6 +10,8 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from hypothesis import given
+from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from estimator import overlay
@@ -291,3 +293,23 @@ def test_value_runs_and_byte_lane_counts():
         assert np.array_equal(overlay._col_counts(masks), masks.sum(axis=1))
     full = np.ones((1, 600, 4096), dtype="uint8")  # every byte lane at its limit
     assert (overlay._row_counts(full) == 4096).all() and (overlay._col_counts(full) == 600).all()
+
+
+@given(
+    dtype=st.sampled_from(["uint8", "uint16", "int8", "int16"]),
+    picks=st.lists(st.integers(0, 9), min_size=1, max_size=60),
+    offset=st.integers(0, 200),
+)
+def test_value_range(dtype, picks, offset):
+    info = np.iinfo(dtype)
+    # values near the bottom, the middle and the top of the type (the top: nodata 255)
+    choices = [info.min, info.min + 1, 0, 1, 3, info.max // 2 + 1, info.max - 1, info.max]
+    choices += [min(info.max, offset), max(info.min, info.max - offset)]
+    data = np.array([choices[p] for p in picks], dtype=dtype).reshape(1, -1)
+    present = np.unique(data)
+    below = present[present != info.max]
+    assert overlay._value_range(data) == (
+        int(present.min()),
+        int(present.max()),
+        int(below.max()) if below.size else info.min - 1,
+    )
