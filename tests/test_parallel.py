@@ -136,17 +136,20 @@ def _square(x):
 
 
 def test_map_tasks_keeps_task_order():
-    for threads in (False, True):
-        assert list(map_tasks(_square, range(7), workers=2, threads=threads, max_in_flight=3)) == [
-            x * x for x in range(7)
-        ]
+    for threads, fork in ((False, False), (True, False), (False, True)):
+        assert list(
+            map_tasks(_square, range(7), workers=2, threads=threads, fork=fork, max_in_flight=3)
+        ) == [x * x for x in range(7)]
     done = []
     list(map_tasks(_square, range(3), on_done=lambda i, r: done.append((i, r))))
     assert done == [(0, 0), (1, 1), (2, 4)]
 
 
-def test_short_jobs_run_on_threads_long_ones_on_processes(monkeypatch):
+def test_short_jobs_run_on_forked_processes_or_threads_long_ones_on_processes(monkeypatch):
     monkeypatch.setattr(parallel, "available_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)
+    assert resolve_workers(None, estimated_s=0.5, n_tasks=10) == Workers(2, "forked")
+    monkeypatch.setattr(parallel, "can_fork", lambda: False)  # another thread is running
     assert resolve_workers(None, estimated_s=0.5, n_tasks=10) == Workers(2, "threads")
     assert resolve_workers(None, estimated_s=600, n_tasks=10) == Workers(2, "processes")
     assert resolve_workers(None, estimated_s=600, n_tasks=1) == Workers(1, "serial")
@@ -157,3 +160,47 @@ def test_short_jobs_run_on_threads_long_ones_on_processes(monkeypatch):
     assert resolve_workers(None, estimated_s=0.5, n_tasks=10) == Workers(1, "serial")
     with pytest.raises(InputDataError, match="--workers 0"):
         resolve_workers(0, estimated_s=1, n_tasks=2)
+
+
+_FORKED_JOB = """
+import json, sys
+import threading
+from estimator import overlay, parallel
+from estimator.overlay import overlay_footprints
+import shapely
+
+overlay._TASK_CELLS = 256 * 256  # many tasks
+path, geoms = sys.argv[1], [shapely.from_wkt(w) for w in json.loads(sys.argv[2])]
+kinds = []
+resolve = parallel.resolve_workers
+parallel.resolve_workers = lambda *a, **k: kinds.append(resolve(*a, **k)) or kinds[-1]
+out = {}
+for workers in (1, 2, 2):
+    r = overlay_footprints(path, geoms, workers=workers)
+    out.setdefault(str(workers), []).append(
+        [(v.values.tolist(), [a.hex() for a in v.area_m2.tolist()], v.nodata_area_m2.hex())
+         for v in r]
+    )
+print(json.dumps({"kinds": [k.kind for k in kinds], "threads": threading.active_count(), **out}))
+"""
+
+
+def test_forked_workers_give_the_serial_results_bit_for_bit(job):
+    # In a process of its own: this one runs threads (the Dask cluster's), so it never forks.
+    import json
+    import subprocess
+    import sys
+
+    class_path, _, lonlat, _ = job
+    wkts = json.dumps([g.wkt for g in lonlat])
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED_JOB, str(class_path), wkts],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = json.loads(done.stdout)
+    assert out["kinds"] == ["serial", "forked", "forked"]
+    assert out["threads"] == 1
+    assert out["1"][0] == out["2"][0] == out["2"][1]
+    assert any(values for values, _, _ in out["1"][0])

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -301,6 +302,26 @@ def with_progress(quiet: int, job: Callable[[Callable[[float, str], None] | None
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        auto_refresh=False,  # see bar_callback
     ) as bar:
-        task = bar.add_task("starting", total=1.0)
-        return job(lambda f, msg: bar.update(task, completed=f, description=msg[:40]))
+        return job(bar_callback(bar, "starting"))
+
+
+def bar_callback(bar, description: str) -> Callable[[float, str], None]:
+    """Return a progress callback that updates a rich bar made with ``auto_refresh=False``.
+
+    The bar is redrawn from the callback (at most ten times a second) rather than by rich's
+    refresh thread: with no other thread running, the overlay may fork its workers
+    (:func:`estimator.parallel.can_fork`).
+    """
+    task = bar.add_task(description, total=1.0)
+    last = [-1.0]
+
+    def update(fraction: float, message: str) -> None:
+        now = time.monotonic()
+        redraw = fraction >= 1.0 or now - last[0] >= 0.1
+        bar.update(task, completed=fraction, description=message[:40], refresh=redraw)
+        if redraw:
+            last[0] = now
+
+    return update

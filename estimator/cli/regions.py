@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import options as opt
-from ._common import app, err_console, handle_errors, setup_logging
+from ._common import app, bar_callback, err_console, handle_errors, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -207,9 +207,9 @@ def regions(
             TimeRemainingColumn(),
             console=err,
             transient=True,
+            auto_refresh=False,  # no refresh thread: the overlay may fork (see bar_callback)
         ) as bar:
-            task = bar.add_task("overlay", total=1.0)
-            result = run(lambda f, msg: bar.update(task, completed=f, description=msg[:40]))
+            result = run(bar_callback(bar, "overlay"))
     else:
         result = run(_LineProgress(err) if quiet == 0 else None)
 
