@@ -1774,18 +1774,33 @@ def _tile_values_runs(
             area = tile.g[row] * (hc_prefix[end - base] - hc_prefix[start - base])
             per_value[full_ids] = np.bincount(code, weights=area, minlength=k_n)
     if pp.size:
-        # Intersect each coverage run with the value runs of its row.
+        # Intersect each coverage run with the value runs of its row: the value runs it holds
+        # whole by differences of cumulative areas per value, the two it may cut by hand.
         base = pr * w
         a, b = base + ps, base + pe
         first = np.searchsorted(start, a, side="right") - 1
         last = np.searchsorted(start, b, side="left") - 1
-        owner, i = _repeat_ranges(first, last - first + 1)
-        lo = np.maximum(a[owner], start[i])
-        hi = np.minimum(b[owner], end[i])
-        ob = base[owner]
-        area = (pc[owner] * tile.g[pr[owner]]) * (hc_prefix[hi - ob] - hc_prefix[lo - ob])
-        key = pp[owner] * k_n + code[i]
-        per_value += np.bincount(key, weights=area, minlength=n * k_n).reshape(n, k_n)
+        run_row = start // w
+        run_area = tile.g[run_row] * (hc_prefix[end - run_row * w] - hc_prefix[start - run_row * w])
+        cumulative = np.zeros((k_n, start.size + 1))
+        for k in range(k_n):
+            np.cumsum(np.where(code == k, run_area, 0.0), out=cumulative[k, 1:])
+        inner = cumulative[:, np.maximum(last, first + 1)] - cumulative[:, first + 1]
+        for k in range(k_n):
+            per_value[:, k] += np.bincount(pp, weights=pc * inner[k], minlength=n)
+        cut = np.minimum(b, end[first])
+        area = (pc * tile.g[pr]) * (hc_prefix[cut - base] - hc_prefix[a - base])
+        key = pp * k_n + code[first]
+        two = np.flatnonzero(last > first)
+        lo = start[last[two]]
+        area_last = (pc[two] * tile.g[pr[two]]) * (
+            hc_prefix[b[two] - base[two]] - hc_prefix[lo - base[two]]
+        )
+        per_value += np.bincount(
+            np.concatenate([key, pp[two] * k_n + code[last[two]]]),
+            weights=np.concatenate([area, area_last]),
+            minlength=n * k_n,
+        ).reshape(n, k_n)
     _add_values(entries, nodata_area, nodata, values, per_value)
 
 
@@ -2030,8 +2045,13 @@ def _execute(
 
 def _prepare(
     raster_path, geoms: Sequence[shapely.Geometry | None], band: int, geom_crs, cache_mb: int = 64
-) -> tuple[_GridSpec, np.ndarray, np.ndarray, list[int]]:
-    """Open and check the raster; put geometries in its CRS; their area outside the raster."""
+) -> tuple[_GridSpec, np.ndarray, Callable[[], np.ndarray], list[int]]:
+    """Open and check the raster; put geometries in its CRS.
+
+    Returns ``(grid, geometries, outside, todo)``: ``outside()`` gives the area of each
+    geometry outside the raster, computed once when first called; the callers call it when
+    the first task's result is in, so that it runs while the workers are busy.
+    """
     from .io import open_raster
 
     with open_raster(raster_path, band=band) as ds:
@@ -2051,14 +2071,19 @@ def _prepare(
     bad = ~shapely.is_valid(arr) if arr.size else np.zeros(0, bool)
     for j in np.flatnonzero(bad):
         arr[j] = polygonal_parts(shapely.make_valid(arr[j]))
-    outside = np.zeros(arr.size)
-    if arr.size:
-        shapely.prepare(extent)
-        out_idx = np.flatnonzero(~shapely.contains(extent, arr))
-        if out_idx.size:
-            area_fn = raster_area_fn(crs)
-            for j in out_idx:
-                outside[j] = area_fn(shapely.difference(arr[j], extent))
+
+    @functools.cache
+    def outside() -> np.ndarray:
+        areas = np.zeros(arr.size)
+        if arr.size:
+            shapely.prepare(extent)
+            out_idx = np.flatnonzero(~shapely.contains(extent, arr))
+            if out_idx.size:
+                area_fn = raster_area_fn(crs)
+                for j in out_idx:
+                    areas[j] = area_fn(shapely.difference(arr[j], extent))
+        return areas
+
     return grid, arr, outside, todo
 
 
@@ -2128,8 +2153,6 @@ def overlay_footprints(
     if bands:
         grid = _banded(grid, bands)
     empty_values = np.zeros(0, dtype=grid.dtype)
-    for j, i in enumerate(todo):
-        out[i] = ValueAreas(empty_values, np.zeros(0), 0.0, float(outside[j]))
     for i, g in enumerate(footprints):
         if g is not None and g.is_empty:
             out[i] = ValueAreas(empty_values, np.zeros(0), 0.0, 0.0)
@@ -2139,6 +2162,7 @@ def overlay_footprints(
     nodata = np.zeros(arr.size)
     e_poly, e_value, e_area = [], [], []
     for res in _execute(plan, workers=workers, scheduler=scheduler, progress=progress):
+        outside()  # once, while the workers run the next tasks
         nodata[res.polygons] += res.nodata_area
         e_poly.append(res.polygons[res.entry_polygon])
         e_value.append(res.entry_value)
@@ -2162,7 +2186,7 @@ def overlay_footprints(
             vals, areas = value[s:e], summed[s:e]
         else:
             vals, areas = empty_values, np.zeros(0)
-        out[i] = ValueAreas(vals, areas, float(nodata[j]), float(outside[j]))
+        out[i] = ValueAreas(vals, areas, float(nodata[j]), float(outside()[j]))
     if progress is not None:
         progress(1.0, "overlay done")
     return out
@@ -2213,10 +2237,11 @@ def zonal_sums(
     if todo:
         plan = _plan(grid, _to_pixels(arr, Affine(*grid.transform)), "sums")
         for res in _execute(plan, workers=workers, scheduler=scheduler, progress=progress):
+            outside()  # once, while the workers run the next tasks
             sums[res.polygons] += res.sums
     full = np.zeros((n, 4))
     full[todo, :3] = sums
-    full[todo, 3] = outside
+    full[todo, 3] = outside()
     if progress is not None:
         progress(1.0, "overlay done")
     return ZonalSums(full[:, 0], full[:, 1], full[:, 2], full[:, 3])
@@ -2281,12 +2306,13 @@ def zonal_probability(
         index = np.asarray(todo)
         plan = _plan(grid, _to_pixels(arr, Affine(*grid.transform)), "probability")
         for res in _execute(plan, workers=workers, scheduler=scheduler, progress=progress):
+            outside()  # once, while the workers run the next tasks
             rows = index[res.polygons]
             full[rows, :_LOW] += res.sums[:, :_LOW]
             for col, pick in ((_LOW, np.maximum), (_PMIN, np.minimum), (_PMAX, np.maximum)):
                 full[rows, col] = pick(full[rows, col], res.sums[:, col])
     out = np.zeros(n)
-    out[todo] = outside
+    out[todo] = outside()
     if progress is not None:
         progress(1.0, "overlay done")
     return ZonalProbability(
