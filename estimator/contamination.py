@@ -72,11 +72,13 @@ def class_areas(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[float, str], None] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> ClassAreas:
     """Overlay lon/lat geometries on a contamination raster and sum the area of each class.
 
     Values without a class are returned in ``unmapped`` for the caller to report (with its own
-    names for the geometries), not raised.
+    names for the geometries), not raised. ``meanwhile``: the caller's work to run while the
+    workers run (see :func:`estimator.overlay.overlay_footprints`); called once.
 
     Raises
     ------
@@ -86,6 +88,12 @@ def class_areas(
     """
     class_index = {c.raster_value: k for k, c in enumerate(params.classes)}
 
+    pending = [] if meanwhile is None else [meanwhile]
+
+    def first_time() -> None:
+        while pending:
+            pending.pop()()
+
     def overlay(**kw) -> list:
         return overlay_footprints(
             raster_path,
@@ -94,6 +102,7 @@ def class_areas(
             workers=workers,
             scheduler=scheduler,
             progress=progress,
+            meanwhile=first_time,
             **kw,
         )
 

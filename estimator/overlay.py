@@ -2098,6 +2098,7 @@ def overlay_footprints(
     method: Literal["blocks", "exactextract"] = "blocks",
     cache_mb: int = 64,
     bands: Sequence[tuple[float, int]] = (),
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[ValueAreas | None]:
     """Exact covered area of each raster value in each footprint.
 
@@ -2131,6 +2132,10 @@ def overlay_footprints(
         outside 0-1 come out as :data:`BAND_INVALID`. The values returned are then class
         values (uint8) and the run takes the class-raster shortcuts, rather than listing the
         distinct values of the float band (thousands per footprint).
+    meanwhile : callable, optional
+        Work of the caller's that does not need the overlay: called once (with no arguments)
+        when the first task's result is in, so that it runs while the workers run the next
+        tasks (or before the overlay, if it has no tasks).
 
     Returns
     -------
@@ -2142,12 +2147,14 @@ def overlay_footprints(
     InputDataError
         If the raster cannot be used or the workers cannot be started.
     """
+    if method not in ("blocks", "exactextract"):
+        raise ValueError(f"method={method!r}: use 'blocks' or 'exactextract'")
     if method == "exactextract":
+        if meanwhile is not None:
+            meanwhile()
         return _overlay_footprints_exactextract(
             raster_path, footprints, band=band, progress=progress
         )
-    if method != "blocks":
-        raise ValueError(f"method={method!r}: use 'blocks' or 'exactextract'")
     out: list[ValueAreas | None] = [None] * len(footprints)
     grid, arr, outside, todo = _prepare(raster_path, footprints, band, _LONLAT, cache_mb)
     if bands:
@@ -2157,16 +2164,22 @@ def overlay_footprints(
         if g is not None and g.is_empty:
             out[i] = ValueAreas(empty_values, np.zeros(0), 0.0, 0.0)
     if not todo:
+        if meanwhile is not None:
+            meanwhile()
         return out
     plan = _plan(grid, _to_pixels(arr, Affine(*grid.transform)), "values")
     nodata = np.zeros(arr.size)
     e_poly, e_value, e_area = [], [], []
+    todo_meanwhile = [outside] if meanwhile is None else [outside, meanwhile]
     for res in _execute(plan, workers=workers, scheduler=scheduler, progress=progress):
-        outside()  # once, while the workers run the next tasks
+        while todo_meanwhile:  # at the first result, while the workers run the next tasks
+            todo_meanwhile.pop(0)()
         nodata[res.polygons] += res.nodata_area
         e_poly.append(res.polygons[res.entry_polygon])
         e_value.append(res.entry_value)
         e_area.append(res.entry_area)
+    while todo_meanwhile:  # (no tasks)
+        todo_meanwhile.pop(0)()
     if e_poly and sum(p.size for p in e_poly) == 0:
         e_poly = []  # no footprint covers a data cell (e.g. an all-nodata raster)
     if e_poly:

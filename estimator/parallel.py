@@ -153,7 +153,9 @@ def map_tasks(
     on_done : callable, optional
         Called as ``on_done(task_index, result)`` as each result is yielded.
     max_in_flight : int, optional
-        Tasks submitted but not yet yielded (default: twice the number of workers).
+        Tasks submitted but not yet yielded (default: twice the number of workers; four
+        times for processes, so that their queue does not run dry while the caller works
+        on a result).
 
     Yields
     ------
@@ -201,7 +203,7 @@ _END = object()
 
 
 def _map_local(func, tasks, workers: int, max_in_flight: int | None, fork: bool) -> Iterator[Any]:
-    limit = max_in_flight or 2 * workers
+    limit = max_in_flight or 4 * workers
     with ProcessPoolExecutor(max_workers=workers, mp_context=_context(fork)) as pool:
         yield from _windowed(lambda t: pool.submit(func, t), tasks, limit)
 

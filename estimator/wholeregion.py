@@ -204,6 +204,7 @@ def summarize_whole_regions(
         names, geoms = [names[i] for i in keep], [geoms[i] for i in keep]
 
     classes = params.classes
+    region_area_m2: list[float] = []
     areas = class_areas(
         raster_path,
         geoms,
@@ -212,6 +213,7 @@ def summarize_whole_regions(
         workers=workers,
         scheduler=scheduler,
         progress=progress,
+        meanwhile=lambda: region_area_m2.extend(geodesic_area_m2(g) for g in geoms),
     )
     if areas.unmapped:
         value = sorted(areas.unmapped)[0]
@@ -246,7 +248,7 @@ def summarize_whole_regions(
         out.append(
             RegionStatistics(
                 name=name,
-                area_m2=geodesic_area_m2(geoms[i]),
+                area_m2=region_area_m2[i],
                 hazard_area_m2={c.name: float(hazard[i, k]) for k, c in enumerate(classes)},
                 unknown_area_m2=float(unknown[i]),
                 outside_raster_area_m2=float(outside[i]),
