@@ -459,7 +459,7 @@ _ROW_GROUPS = (8, 4, 2)
 #: Bytes of value masks handled at once (about the size of a CPU's L2 cache).
 _CACHE_BYTES = 4 << 20
 #: Ground distance between the nodes where exact cell areas are sampled in a tile, metres.
-_AREA_NODE_SPACING_M = 500.0
+_AREA_NODE_SPACING_M = 1000.0
 #: Largest relative error accepted from the separable cell-area model before falling back to
 #: exact areas for every cell of the tile.
 _AREA_MODEL_TOL = 1e-7
@@ -1642,20 +1642,21 @@ def _value_range(data: np.ndarray) -> tuple[int, int, int]:
     """Return the lowest and highest values of an integer array, and the highest below the top.
 
     "The top" is the type's largest value (nodata 255 of a byte raster). Unsigned arrays are
-    also scanned as signed: the top is then -1 and the values above the signed range are
-    below it, so when the signed minimum is -1 or more the signed maximum is the highest
-    value below the top: three passes that write nothing. Otherwise (values in the upper
+    scanned as signed: the top is then -1 and the values above the signed range are below
+    it, so when the signed minimum is -1 or more the signed maximum is the highest value
+    below the top: two or three passes that write nothing. Otherwise (values in the upper
     half of the type other than the top) the values below the top are scanned a few rows
     at a time, each shifted by one so that the top wraps round to the bottom.
     """
     info = np.iinfo(data.dtype)
-    lo = int(data.min())
     if data.dtype.kind == "u":
         signed = data.view(np.dtype(f"i{data.itemsize}"))
         s_min, s_max = int(signed.min()), int(signed.max())
-        if s_min >= -1:
-            hi = info.max if s_min == -1 else s_max
-            return lo, hi, s_max if s_max >= 0 else info.min - 1
+        if s_min >= 0:  # every value in the lower half: the signed view is the array
+            return s_min, s_max, s_max
+        if s_min == -1:
+            return int(data.min()), info.max, s_max if s_max >= 0 else info.min - 1
+    lo = int(data.min())
     one = data.dtype.type(1)
     step = max(1, _CACHE_BYTES // max(1, data.itemsize * data.shape[1]))
     hi, below = info.min, info.min - 1
