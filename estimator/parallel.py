@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Literal, NamedTuple, TypeVar
 
+import numpy  # noqa: F401  (loaded before _BASELINE_THREADS is taken)
+
 from .errors import InputDataError
 
 logger = logging.getLogger(__name__)
@@ -57,12 +59,32 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _native_threads() -> int | None:
+    """Threads of this process as the system counts them (None where /proc is missing)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+#: Threads running when demine was imported, numpy loaded: numerical libraries start their
+#: pools on import (OpenBLAS's stops itself before a fork and restarts after it).
+_BASELINE_THREADS = _native_threads()
+
+
 def can_fork() -> bool:
-    """Whether worker processes may be forked from this one: POSIX, and no other thread runs."""
+    """Whether worker processes may be forked from this one.
+
+    On POSIX only, from the main thread, with no other Python thread running and no more
+    native threads than at import (a GDAL or Dask pool started since): a fork copies only the
+    thread that calls it, and a lock another thread held would stay locked in the child.
+    """
+    native = _native_threads()
     return (
         "fork" in multiprocessing.get_all_start_methods()
         and threading.current_thread() is threading.main_thread()
         and threading.active_count() == 1
+        and (native is None or _BASELINE_THREADS is None or native <= _BASELINE_THREADS)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pyproj
@@ -204,3 +205,32 @@ def test_forked_workers_give_the_serial_results_bit_for_bit(job):
     assert out["threads"] == 1
     assert out["1"][0] == out["2"][0] == out["2"][1]
     assert any(values for values, _, _ in out["1"][0])
+
+
+_CAN_FORK = """
+import ctypes, threading, time
+from estimator import parallel
+
+alone = parallel.can_fork()
+t = threading.Thread(target=time.sleep, args=(0.5,))
+t.start()
+with_python_thread = parallel.can_fork()
+t.join()
+libc = ctypes.CDLL(None)
+tid = ctypes.c_ulong()  # a native thread, as a library's pool would start one
+libc.pthread_create(ctypes.byref(tid), None, ctypes.cast(libc.sleep, ctypes.c_void_p), 1)
+time.sleep(0.1)
+with_native_thread = parallel.can_fork()
+print(alone, with_python_thread, with_native_thread)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_no_fork_while_another_thread_runs():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _CAN_FORK], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True", "False", "False"]

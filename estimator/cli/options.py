@@ -122,9 +122,9 @@ Workers = Annotated[
     int | None,
     typer.Option(
         "--workers",
-        help="Local workers for the overlay (1 = serial): threads for jobs of a few seconds, "
-        "processes for longer ones; results are the same bit for bit. Default: the number of "
-        "cores.",
+        help="Local workers for the overlay (1 = serial): forked processes (or threads) for "
+        "jobs of a few seconds, fresh processes for longer ones; results are the same bit for "
+        "bit. Default: the number of cores.",
         show_default="auto",
     ),
 ]
