@@ -440,8 +440,11 @@ def raster_area_fn(crs: pyproj.CRS) -> Callable[[shapely.Geometry], float]:
 # byte-lane sums, a row of tiles at a time (_run_batch, _span_totals); the coverage runs of the
 # other polygons are intersected with the tile's runs of equal values along rows.
 
-#: Coverage below this (a share of one cell) is rounding noise and is dropped.
-_COVERAGE_EPS = 1e-12
+#: Coverage within this share of a cell of 0 (or of 1) is rounding noise: the pieces of an
+#: edge are computed from pixel coordinates of up to ~1e5 (errors ~1e-11 of a cell) and summed
+#: along the row, which left coverages of -1e-10 (areas of -1e-6 m2) above a threshold of
+#: 1e-12. Such runs are dropped (or taken as whole); no real sliver is this thin.
+_COVERAGE_EPS = 1e-9
 #: Cells per task (a band of tiles); bounds a task's memory and sets the parallel grain.
 _TASK_CELLS = 4 * 1024 * 1024
 #: Jobs of at most this many polygons get tasks four times as long.

@@ -313,3 +313,26 @@ def test_value_range(dtype, picks, offset):
         int(present.max()),
         int(below.max()) if below.size else info.min - 1,
     )
+
+
+def test_no_negative_areas_from_rounding():
+    # 500 discs over the embedded raster (100 m cells, pixel coordinates in the thousands):
+    # with coverage noise kept down to 1e-12 of a cell, 18 of them had a class or nodata area
+    # of -1e-6 to -2e-5 m2.
+    from estimator.io import default_data
+
+    data = default_data()
+    with rasterio.open(data.contamination) as ds:
+        to_ll = pyproj.Transformer.from_crs(ds.crs, 4326, always_xy=True)
+        left, bottom, right, top = ds.bounds
+    rng = np.random.default_rng(3)
+    discs = []
+    for _ in range(500):
+        x, y = rng.uniform(left, right), rng.uniform(bottom, top)
+        disc = shapely.Point(x, y).buffer(rng.uniform(1_000, 25_000))
+        discs.append(shapely.transform(disc, lambda xy: np.column_stack(to_ll.transform(*xy.T))))
+    result = overlay_footprints(data.contamination, discs, workers=1)
+    assert all(v.area_m2.size == 0 or v.area_m2.min() > 0 for v in result)
+    assert all(v.nodata_area_m2 >= 0 for v in result)
+    z = zonal_sums(data.contamination, discs, workers=1)
+    assert (z.data_area_m2 >= 0).all() and (z.nodata_area_m2 >= 0).all()
