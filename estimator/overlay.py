@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -514,6 +515,7 @@ class _GridSpec:
     tile_height: int
     tile_width: int
     cache_mb: int = 64
+    driver: str = ""
     # Banded read (see _read_window): a float band of probabilities is read as class codes
     # (dtype uint8, nodata BAND_NODATA): the class value of the band each p falls in, or
     # BAND_INVALID for a value outside 0-1. ``source_*`` describe the band as stored.
@@ -1062,10 +1064,27 @@ def _new_area_model(grid: _GridSpec) -> _CellAreaModel:
 _WORKER = threading.local()
 
 
+def _open_for_pixels(grid: _GridSpec):
+    """Open the raster in a worker, to read pixels by window (the grid has the rest).
+
+    A forked worker (single-threaded, see :func:`estimator.parallel.in_forked_worker`) opens a
+    GeoTIFF without its georeferencing: GDAL sets up its PROJ context again in a child
+    process, ~20 ms, which reading the CRS would cost on the first task.
+    """
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from .parallel import in_forked_worker
+
+    if grid.driver != "GTiff" or not in_forked_worker():
+        return rasterio.open(grid.path)
+    with warnings.catch_warnings():  # (safe: a forked worker runs one thread)
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(grid.path, GEOREF_SOURCES="NONE")
+
+
 def _worker_handles(grid: _GridSpec):
     """Return ``(dataset, area model)`` for a task on this thread of a worker process."""
-    import rasterio
-
     try:
         st = os.stat(grid.path)
         identity = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -1078,7 +1097,7 @@ def _worker_handles(grid: _GridSpec):
     if cached is not None and cached[0][0] == os.getpid():
         cached[1].close()
     _WORKER.cached = None
-    handles = (rasterio.open(grid.path), _new_area_model(grid))
+    handles = (_open_for_pixels(grid), _new_area_model(grid))
     if identity is not None:
         _WORKER.cached = (key, *handles)
     return handles
@@ -1859,6 +1878,7 @@ def _grid_spec(ds, path, band: int, cache_mb: int = 64) -> _GridSpec:
         tile_height=min(th, ds.height),
         tile_width=min(tw, ds.width),
         cache_mb=cache_mb,
+        driver=ds.driver,
     )
 
 

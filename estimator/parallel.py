@@ -129,6 +129,19 @@ def resolve_workers(
     return Workers(count, "forked" if can_fork() else "threads")
 
 
+_FORKED_WORKER = False
+
+
+def _mark_forked_worker() -> None:
+    global _FORKED_WORKER
+    _FORKED_WORKER = True
+
+
+def in_forked_worker() -> bool:
+    """Whether this process is a worker that :func:`map_tasks` forked (it runs one thread)."""
+    return _FORKED_WORKER
+
+
 def _context(fork: bool = False):
     methods = multiprocessing.get_all_start_methods()
     if fork and can_fork():
@@ -226,7 +239,13 @@ _END = object()
 
 def _map_local(func, tasks, workers: int, max_in_flight: int | None, fork: bool) -> Iterator[Any]:
     limit = max_in_flight or 4 * workers
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context(fork)) as pool:
+    ctx = _context(fork)
+    forked = ctx.get_start_method() == "fork"
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=_mark_forked_worker if forked else None,
+    ) as pool:
         yield from _windowed(lambda t: pool.submit(func, t), tasks, limit)
 
 
