@@ -748,57 +748,46 @@ def _split_runs(
 
 
 def _inner_tiles(
-    edges: np.ndarray, runs: tuple[np.ndarray, ...], window: tuple[int, int, int, int], tw: int
+    runs: tuple[np.ndarray, ...], n_polygons: int, window: tuple[int, int, int, int], tw: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split a band's tiles into those that polygon edges cross and those they do not.
+    """Split a band's tiles into inner tiles and edge tiles.
 
-    No edge crosses an inner tile, so each polygon covers all of it or none of it, and its
-    runs on the band's first row tell which. Only edge tiles need runs row by row. A tile
-    whose first-row runs do not look so (a run ending inside it, a coverage other than 1)
-    counts as an edge tile: the runs decide, as for any edge tile.
+    A tile is inner when every polygon either covers all of it, with a run of coverage 1
+    over the tile's columns in each of the band's rows, or none of it; such tiles need no
+    runs. Any other tile (a run that ends inside it, a coverage other than 1, a polygon that
+    covers it whole in some rows only) is an edge tile, whose runs are cut row by row.
+    The runs decide, not the polygons' edges: a horizontal edge, which adds no run of its
+    own, still changes the runs of the rows below it.
 
     Returns ``(edge_tiles, inner_tile, inner_poly)``: the sorted indices of the edge tiles,
-    and the (tile, polygon) pairs of whole inner tiles covered by whole polygons, by tile.
+    and the (tile, polygon) pairs of the inner tiles' covering polygons, by tile.
     """
     row0, row1, col0, col1 = window
     n_cols = col1 - col0
     n_t = -(-n_cols // tw)
-    crossed = np.zeros(n_t + 1, dtype=np.int64)
-    if edges.size:
-        x0, y0, x1, y1 = edges.T
-        ylo = np.maximum(np.minimum(y0, y1), row0)
-        yhi = np.minimum(np.maximum(y0, y1), row1)
-        slope = (x1 - x0) / (y1 - y0)  # no horizontal edges (see _ring_edges)
-        xa = x0 + (ylo - y0) * slope
-        xb = x0 + (yhi - y0) * slope
-        # One cell of margin: a tile an edge merely grazes counts as crossed.
-        xmin = np.minimum(xa, xb) - (col0 + 1)
-        xmax = np.maximum(xa, xb) - (col0 - 1)
-        hit = (yhi >= ylo) & (xmax >= 0) & (xmin < n_cols)
-        t_lo = np.clip(np.floor(xmin[hit] / tw), 0, n_t - 1).astype(np.int64)
-        t_hi = np.clip(np.floor(xmax[hit] / tw), 0, n_t - 1).astype(np.int64)
-        crossed += np.bincount(t_lo, minlength=n_t + 1)
-        crossed -= np.bincount(t_hi + 1, minlength=n_t + 1)
-    poly, row, start, stop, cov = runs
-    first = row == 0
-    p, s, e = poly[first], start[first], stop[first]
-    whole = np.abs(cov[first] - 1.0) <= _COVERAGE_EPS
-    # Tiles each first-row run covers whole: from the first tile starting at or after its
-    # start to the last ending at or before its stop (the last tile may be narrower).
+    poly, row, s, e, cov = runs
+    whole = np.abs(cov - 1.0) <= _COVERAGE_EPS
+    # Tiles each run covers whole: from the first tile starting at or after its start to
+    # the last ending at or before its stop (the last tile may be narrower).
     t_first = -(-s // tw)
     t_last = np.where(e >= n_cols, n_t - 1, e // tw - 1)
-    n_full = np.where(whole, np.maximum(t_last - t_first + 1, 0), 0)
+    covers = whole & (t_last >= t_first)
     # Tiles a run reaches without covering them whole are edge tiles: all of them for a run
     # of partial coverage; else the tiles at its ends that it covers in part.
     t0, t1 = s // tw, (e - 1) // tw
     lo = np.concatenate([t0[~whole], t0[whole & (t0 < t_first)], t1[whole & (t1 > t_last)]])
     hi = np.concatenate([t1[~whole], t0[whole & (t0 < t_first)], t1[whole & (t1 > t_last)]])
-    crossed += np.bincount(lo, minlength=n_t + 1)
-    crossed -= np.bincount(hi + 1, minlength=n_t + 1)
-    edge = np.cumsum(crossed[:n_t]) > 0
-    owner, tile = _repeat_ranges(t_first, n_full)
-    keep = ~edge[tile]
-    tile, pid = tile[keep], p[owner[keep]]
+    crossed = np.bincount(lo, minlength=n_t + 1) - np.bincount(hi + 1, minlength=n_t + 1)
+    # Rows in which each polygon covers each tile whole: inner only if all or none.
+    size = n_polygons * (n_t + 1)
+    key = poly[covers] * (n_t + 1)
+    rows = np.bincount(key + t_first[covers], minlength=size) - np.bincount(
+        key + t_last[covers] + 1, minlength=size
+    )
+    rows = np.cumsum(rows.reshape(n_polygons, n_t + 1), axis=1)[:, :n_t]
+    height = row1 - row0
+    edge = (np.cumsum(crossed[:n_t]) > 0) | ((rows > 0) & (rows < height)).any(axis=0)
+    pid, tile = np.nonzero((rows == height) & ~edge)
     order = np.lexsort((pid, tile))
     return np.flatnonzero(edge), tile[order], pid[order]
 
@@ -1118,7 +1107,7 @@ def _run_task(task: _Task, handles: _Handles | None = None) -> _TaskResult:
     )
     tw = grid.tile_width
     window = (task.row0, task.row1, task.col0, task.col1)
-    edge_tiles, inner_tile, inner_poly = _inner_tiles(task.edges, runs, window, tw)
+    edge_tiles, inner_tile, inner_poly = _inner_tiles(runs, n, window, tw)
     tile_of, poly, row, start, stop, cov = _split_runs(runs, tw, edge_tiles)
     sums = None
     if task.mode == "sums":

@@ -336,3 +336,69 @@ def test_no_negative_areas_from_rounding():
     assert all(v.nodata_area_m2 >= 0 for v in result)
     z = zonal_sums(data.contamination, discs, workers=1)
     assert (z.data_area_m2 >= 0).all() and (z.nodata_area_m2 >= 0).all()
+
+
+@pytest.mark.parametrize(("top_row", "bottom_row"), [(300.3, 340.7), (305.0, 340.0)])
+def test_horizontal_edges_make_edge_tiles(make_raster, top_row, bottom_row):
+    # A band across a geographic raster whose only edges inside the raster are horizontal
+    # (none of them in the edge list): the tiles it crosses have no edge of their own, but
+    # their rows are covered differently, so they must still go run by run. The band's top
+    # and bottom are mid-cell, or on row lines (no fractional runs at all).
+    t = GRIDS["EPSG:4326"]
+    h, w = 700, 1100  # tiles of 512 x 512: the band crosses tiles 0-2 of the first row
+    path = make_raster(np.ones((h, w), dtype="uint8"), t, crs="EPSG:4326")
+    x0, y1 = t.c, t.f
+    band = box(x0 - 5 * t.a, y1 + bottom_row * t.e, x0 + (w + 5) * t.a, y1 + top_row * t.e)
+    (va,) = overlay_footprints(path, [band], workers=1)
+    rows = np.arange(int(top_row), int(np.ceil(bottom_row)))
+    cover = np.minimum(rows + 1, bottom_row) - np.maximum(rows, top_row)
+    crs = pyproj.CRS.from_epsg(4326)
+    want = float(np.sum(cover * cell_areas_m2(crs, t, rows, np.zeros(rows.size)) * w))
+    assert va.values.tolist() == [1]
+    assert va.area_m2[0] == pytest.approx(want, rel=1e-9)
+    (ref,) = overlay_footprints(path, [band], method="exactextract")
+    assert va.area_m2[0] == pytest.approx(ref.area_m2[0], rel=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_large_polygons_over_many_tiles_equal_the_reference(make_raster, seed):
+    # Polygons as large as the raster (holes, a band with horizontal edges reaching past both
+    # sides) over several tiles and bands: inner tiles, edge tiles and crops all at once.
+    rng = np.random.default_rng(100 + seed)
+    crs = list(GRIDS)[seed % 3]
+    t = GRIDS[crs]
+    h, w = int(rng.integers(600, 1100)), int(rng.integers(600, 1100))
+    k = int(rng.integers(5, 60))
+    arr = np.repeat(np.repeat(rng.integers(0, 4, (h // k + 1, w // k + 1)), k, 0), k, 1)
+    arr = arr[:h, :w].astype("uint8")
+    arr[rng.random((h, w)) < 0.01] = 255
+    path = make_raster(arr, t, crs=crs)
+    cell = abs(t.a)
+    x0, y1 = t.c, t.f
+    x1, y0 = x0 + w * cell, y1 - h * cell
+    geoms = []
+    for i in range(3):
+        cx, cy = rng.uniform(x0, x1), rng.uniform(y0, y1)
+        r = rng.uniform(0.2, 0.8) * min(x1 - x0, y1 - y0)
+        g = _blob(rng, cx, cy, r, int(rng.integers(8, 120)), hole=i == 0)
+        if i == 1:
+            g = g.union(
+                box(x0 - 3 * cell, y0 + 0.4 * (y1 - y0), x1 + 3 * cell, y0 + 0.45 * (y1 - y0))
+            )
+        geoms.append(g)
+    if crs != "EPSG:4326":
+        to_ll = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+        geoms = [
+            shapely.transform(
+                shapely.segmentize(g, 3 * cell),
+                lambda xy: np.column_stack(to_ll.transform(*xy.T)),
+            )
+            for g in geoms
+        ]
+    fast = overlay_footprints(path, geoms, workers=1)
+    ref = overlay_footprints(path, geoms, method="exactextract")
+    for a, b in zip(fast, ref, strict=True):
+        scale = b.data_area_m2 + b.unknown_area_m2
+        assert a.values.tolist() == b.values.tolist()
+        np.testing.assert_allclose(a.area_m2, b.area_m2, rtol=0, atol=1e-7 * scale)
+        assert a.nodata_area_m2 == pytest.approx(b.nodata_area_m2, abs=1e-7 * scale)
