@@ -107,8 +107,8 @@ class WorkingCalendar:
         w = np.asarray(month_weights, dtype="float64")
         if w.shape != (12,) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError("month_weights must be 12 weights >= 0, not all zero")
-        day0 = np.datetime64(start)
-        dates = np.arange(day0, day0 + CYCLE_DAYS, dtype="datetime64[D]")
+        day0 = np.datetime64(start, "D")
+        dates = np.arange(day0, day0 + np.timedelta64(CYCLE_DAYS, "D"), dtype="datetime64[D]")
         months = dates.astype("datetime64[M]").astype(int) % 12
         years = dates.astype("datetime64[Y]").astype(int) + 1970
         per_day = w[months] / w.sum() / _month_lengths(years, months)
