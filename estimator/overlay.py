@@ -2009,7 +2009,14 @@ def _execute(
     workers: int | None,
     scheduler: str | None,
     progress: Progress | None,
+    meanwhile: Sequence[Callable[[], object]] = (),
 ) -> Iterator[_TaskResult]:
+    """Run a plan's tasks; yield their results in task order.
+
+    ``meanwhile``: the caller's work that does not need the results, run once when the first
+    result is in (the workers are then busy with the next tasks), or at the end if no task
+    gives one.
+    """
     from .parallel import map_tasks, resolve_workers
 
     local = resolve_workers(
@@ -2040,8 +2047,9 @@ def _execute(
         progress(0.0, f"overlay: 0/{total} blocks")
     in_process = scheduler is None and local.kind in ("serial", "threads")
     handles = _Handles() if in_process else None
+    pending = list(meanwhile)
     try:
-        yield from map_tasks(
+        for result in map_tasks(
             _run_task if handles is None else functools.partial(_run_task, handles=handles),
             plan.tasks(),
             workers=local.count,
@@ -2049,7 +2057,12 @@ def _execute(
             fork=local.kind == "forked",
             scheduler=scheduler,
             on_done=on_done,
-        )
+        ):
+            while pending:
+                pending.pop(0)()
+            yield result
+        while pending:
+            pending.pop(0)()
     finally:
         if handles is not None:
             handles.close()
@@ -2062,8 +2075,8 @@ def _prepare(
     """Open and check the raster; put geometries in its CRS.
 
     Returns ``(grid, geometries, outside, todo)``: ``outside()`` gives the area of each
-    geometry outside the raster, computed once when first called; the callers call it when
-    the first task's result is in, so that it runs while the workers are busy.
+    geometry outside the raster, computed once when first called; the callers hand it to
+    :func:`_execute` as work to do while the workers are busy.
     """
     from .io import open_raster
 
@@ -2183,16 +2196,14 @@ def overlay_footprints(
     plan = _plan(grid, _to_pixels(arr, Affine(*grid.transform)), "values")
     nodata = np.zeros(arr.size)
     e_poly, e_value, e_area = [], [], []
-    todo_meanwhile = [outside] if meanwhile is None else [outside, meanwhile]
-    for res in _execute(plan, workers=workers, scheduler=scheduler, progress=progress):
-        while todo_meanwhile:  # at the first result, while the workers run the next tasks
-            todo_meanwhile.pop(0)()
+    work = [outside] if meanwhile is None else [outside, meanwhile]
+    for res in _execute(
+        plan, workers=workers, scheduler=scheduler, progress=progress, meanwhile=work
+    ):
         nodata[res.polygons] += res.nodata_area
         e_poly.append(res.polygons[res.entry_polygon])
         e_value.append(res.entry_value)
         e_area.append(res.entry_area)
-    while todo_meanwhile:  # (no tasks)
-        todo_meanwhile.pop(0)()
     if e_poly and sum(p.size for p in e_poly) == 0:
         e_poly = []  # no footprint covers a data cell (e.g. an all-nodata raster)
     if e_poly:
@@ -2262,8 +2273,9 @@ def zonal_sums(
     sums = np.zeros((arr.size, 3))
     if todo:
         plan = _plan(grid, _to_pixels(arr, Affine(*grid.transform)), "sums")
-        for res in _execute(plan, workers=workers, scheduler=scheduler, progress=progress):
-            outside()  # once, while the workers run the next tasks
+        for res in _execute(
+            plan, workers=workers, scheduler=scheduler, progress=progress, meanwhile=[outside]
+        ):
             sums[res.polygons] += res.sums
     full = np.zeros((n, 4))
     full[todo, :3] = sums
@@ -2331,8 +2343,9 @@ def zonal_probability(
     if todo:
         index = np.asarray(todo)
         plan = _plan(grid, _to_pixels(arr, Affine(*grid.transform)), "probability")
-        for res in _execute(plan, workers=workers, scheduler=scheduler, progress=progress):
-            outside()  # once, while the workers run the next tasks
+        for res in _execute(
+            plan, workers=workers, scheduler=scheduler, progress=progress, meanwhile=[outside]
+        ):
             rows = index[res.polygons]
             full[rows, :_LOW] += res.sums[:, :_LOW]
             for col, pick in ((_LOW, np.maximum), (_PMIN, np.minimum), (_PMAX, np.maximum)):
