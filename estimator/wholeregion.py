@@ -3,7 +3,9 @@
 The needs-assessment view: instead of the ground under deposits, every hectare of each region is
 overlaid with the contamination raster (exact coverage, ellipsoidal cell areas, streamed block by
 block with the same engine and parallel backend as the deposit overlay) and run through the same
-land-release model at the modes of the parameter file.
+land-release model at the modes of the parameter file. Hazardous-area polygons (SHA/CHA), when
+given, are overlaid first as vectors and take precedence; the raster fills the rest of each
+region, under the same rules as for deposit footprints (:mod:`estimator.hazard_areas`).
 """
 
 from __future__ import annotations
@@ -141,6 +143,8 @@ def summarize_whole_regions(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Progress | None = None,
+    hazard_areas: str | os.PathLike[str] | None = None,
+    hazard_class_field: str = "class",
 ) -> WholeRegionReport:
     """Hazard area by class of each whole region, and the cost of releasing all of it.
 
@@ -148,7 +152,8 @@ def summarize_whole_regions(
     ----------
     contamination : path-like, optional
         Contamination raster of hazard classes, or of probabilities (0-1, classed by the
-        parameter file's probability bands); default: the embedded proxy.
+        parameter file's probability bands); default: the embedded proxy, or none when
+        ``hazard_areas`` is given (the ground outside the polygons is then unknown).
     regions : path-like, optional
         Region polygons with a ``name`` field; default: the embedded oblasts. Features with the
         same name are merged.
@@ -165,6 +170,12 @@ def summarize_whole_regions(
         :func:`estimator.overlay.overlay_footprints`.
     progress : callable, optional
         Called as ``progress(fraction_done, message)``.
+    hazard_areas : path-like, optional
+        Suspected/confirmed hazardous-area polygons (SHA/CHA, any OGR format), overlaid as
+        vectors exactly as for deposits (:mod:`estimator.hazard_areas`): they take precedence
+        over the raster, which is overlaid on the rest of each region only.
+    hazard_class_field : str
+        Field of ``hazard_areas`` holding each polygon's class.
 
     Returns
     -------
@@ -189,54 +200,92 @@ def summarize_whole_regions(
 
     if not isinstance(params, Params):
         params = load_params(params, defaults=default(None, "parameters"))
-    raster_path = default(contamination, "contamination")
+    # As for deposits: SHA/CHA polygons without a raster leave the rest of each region unknown
+    # (a hazard database records hazards, not clean ground).
+    raster_path: Path | None = None
+    if contamination is not None or hazard_areas is None:
+        raster_path = default(contamination, "contamination")
     regions_path = default(regions, "regions")
     names, geoms = _read_regions(regions_path, assume_crs)
     if regions_filter:
         lookup = {n.casefold(): i for i, n in enumerate(names)}
-        unknown = [r for r in regions_filter if r.casefold() not in lookup]
-        if unknown:
+        missing = [r for r in regions_filter if r.casefold() not in lookup]
+        if missing:
             raise InputDataError(
-                f"--region {unknown[0]!r}: no such region in {regions_path}; valid names: "
+                f"--region {missing[0]!r}: no such region in {regions_path}; valid names: "
                 + ", ".join(names)
             )
         keep = sorted({lookup[r.casefold()] for r in regions_filter})
         names, geoms = [names[i] for i in keep], [geoms[i] for i in keep]
 
     classes = params.classes
+    n, n_classes = len(names), len(classes)
     region_area_m2: list[float] = []
-    areas = class_areas(
-        raster_path,
-        geoms,
-        params,
-        band=band,
-        workers=workers,
-        scheduler=scheduler,
-        progress=progress,
-        meanwhile=lambda: region_area_m2.extend(geodesic_area_m2(g) for g in geoms),
-    )
-    if areas.unmapped:
-        value = sorted(areas.unmapped)[0]
-        where = names[areas.unmapped[value][0]]
-        if areas.probabilities:
+
+    def region_areas() -> None:
+        if not region_area_m2:
+            region_area_m2.extend(geodesic_area_m2(g) for g in geoms)
+
+    hazard = np.zeros((n, n_classes))
+    unknown = np.zeros(n)
+    outside = np.zeros(n)
+    raster_geoms: list[shapely.Geometry | None] = list(geoms)
+    if hazard_areas is not None:
+        from .hazard_areas import overlay_hazard_areas
+
+        polygons = overlay_hazard_areas(
+            geoms,
+            hazard_areas,
+            class_field=hazard_class_field,
+            classes=classes,
+            assume_crs=assume_crs,
+        )
+        hazard += polygons.area_m2
+        raster_geoms = polygons.remainder
+        if raster_path is None:
+            region_areas()
+            unknown = np.maximum(0.0, np.array(region_area_m2) - polygons.covered_m2)
+            outside = unknown.copy()
+    expected = np.full(n, np.nan)
+    if raster_path is not None:
+        areas = class_areas(
+            raster_path,
+            raster_geoms,
+            params,
+            band=band,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
+            meanwhile=region_areas,
+        )
+        if areas.unmapped:
+            value = sorted(areas.unmapped)[0]
+            where = names[areas.unmapped[value][0]]
+            if areas.probabilities:
+                raise InputDataError(
+                    f"{raster_path}: value {value:g} (in region {where!r}) is not a probability; "
+                    "a floating-point raster must hold values in 0-1 (rescale percentages, "
+                    "declare other values as nodata) or only class values"
+                )
             raise InputDataError(
-                f"{raster_path}: value {value:g} (in region {where!r}) is not a probability; a "
-                "floating-point raster must hold values in 0-1 (rescale percentages, declare "
-                "other values as nodata) or only class values"
+                f"{raster_path}: raster value {value:g} (in region {where!r}) has no class in "
+                f"the parameter file {params.source}; add a [classes.NAME] table with that "
+                "raster_value, or set it to nodata"
             )
-        raise InputDataError(
-            f"{raster_path}: raster value {value:g} (in region {where!r}) has no class in the "
-            f"parameter file {params.source}; add a [classes.NAME] table with that "
-            "raster_value, or set it to nodata"
-        )
-    hazard, unknown, outside = areas.hazard_area_m2, areas.unknown_area_m2, areas.outside_area_m2
-    # A raster read by the probability bands also gives the expected hazard area.
-    expected = np.full(len(names), np.nan)
-    if areas.banded:
-        z = zonal_probability(
-            raster_path, geoms, crs="EPSG:4326", band=band, workers=workers, scheduler=scheduler
-        )
-        expected = np.where(z.data_area_m2 > 0, z.value_area, np.nan)
+        hazard += areas.hazard_area_m2
+        unknown, outside = areas.unknown_area_m2, areas.outside_area_m2
+        # A raster read by the probability bands also gives the expected hazard area.
+        if areas.banded:
+            z = zonal_probability(
+                raster_path,
+                raster_geoms,
+                crs="EPSG:4326",
+                band=band,
+                workers=workers,
+                scheduler=scheduler,
+            )
+            expected = np.where(z.data_area_m2 > 0, z.value_area, np.nan)
+    region_areas()
 
     assessed = hazard.copy()
     unknown_k = params.class_names.index(params.general.unknown_area_class)
@@ -272,9 +321,11 @@ def summarize_whole_regions(
         "price_year": params.price_year,
         "unknown_area_class": params.general.unknown_area_class,
         "inputs": {
-            "contamination": str(raster_path),
+            "contamination": None if raster_path is None else str(raster_path),
             "band": band,
             "regions": str(regions_path),
+            "hazard_areas": None if hazard_areas is None else str(hazard_areas),
+            "hazard_class_field": hazard_class_field if hazard_areas is not None else None,
             "region_filter": list(regions_filter),
         },
     }

@@ -121,3 +121,71 @@ def test_a_raster_of_probabilities_is_classed_by_the_bands(scene, make_raster):
     raster = make_raster(bad, Affine(100, 0, X0, 0, -100, Y0), nodata=np.nan, name="bad.tif")
     with pytest.raises(InputDataError, match="bad.tif: value 1.7 .* is not a probability"):
         summarize_whole_regions(contamination=raster, regions=regions, params=DEFAULT_PARAMS)
+
+
+@pytest.fixture
+def sha_cha(make_vector):
+    # A CHA of 5 x 5 cells of class 1 in the north-west corner, and an SHA of 2 x 2 cells that
+    # straddles the border between the regions at x = 1050 m (1 ha west of it, 3 ha east).
+    return make_vector(
+        [
+            box(X0, Y0 - 500, X0 + 500, Y0),
+            box(X0 + 1000, Y0 - 200, X0 + 1200, Y0),
+        ],
+        crs="EPSG:3035",
+        filename="sha_cha.gpkg",
+        kind=["CHA", "SHA"],
+    )
+
+
+def test_hazard_areas_take_precedence_and_the_raster_fills_the_rest(scene, sha_cha):
+    raster, regions = scene
+    r = summarize_whole_regions(
+        contamination=raster,
+        regions=regions,
+        params=DEFAULT_PARAMS,
+        hazard_areas=sha_cha,
+        hazard_class_field="kind",
+    )
+    west, east = r.regions
+    ha = 10_000
+    # west: CHA 25 ha (high) over class-1 cells; SHA 1 ha (medium) over class-3 cells
+    assert west.hazard_area_m2["high"] == pytest.approx((25 + 4.5 - 1) * ha, rel=1e-5)
+    assert west.hazard_area_m2["medium"] == pytest.approx(1 * ha, rel=1e-5)
+    assert west.hazard_area_m2["low"] == pytest.approx((90 - 25) * ha, rel=1e-5)
+    assert west.unknown_area_m2 == pytest.approx(10.5 * ha, rel=1e-5)
+    assert east.hazard_area_m2["medium"] == pytest.approx(3 * ha, rel=1e-5)
+    assert east.hazard_area_m2["high"] == pytest.approx((9 * 9.5 - 3) * ha, rel=1e-5)
+    assert east.unknown_area_m2 == pytest.approx((9.5 + 50) * ha, rel=1e-5)
+    # nothing counted twice: classes + unknown = the region
+    for reg in (west, east):
+        total = sum(reg.hazard_area_m2.values()) + reg.unknown_area_m2
+        assert total == pytest.approx(reg.area_m2, rel=1e-5)
+    assert r.meta["inputs"]["hazard_areas"] == str(sha_cha)
+
+
+def test_hazard_areas_without_a_raster_leave_the_rest_unknown(scene, sha_cha):
+    _, regions = scene
+    r = summarize_whole_regions(
+        regions=regions, params=DEFAULT_PARAMS, hazard_areas=sha_cha, hazard_class_field="kind"
+    )
+    west, east = r.regions
+    ha = 10_000
+    assert west.hazard_area_m2["high"] == pytest.approx(25 * ha, rel=1e-5)
+    assert west.hazard_area_m2["medium"] == pytest.approx(1 * ha, rel=1e-5)
+    assert west.hazard_area_m2["low"] == 0
+    assert west.unknown_area_m2 == pytest.approx((105 - 26) * ha, rel=1e-5)
+    assert east.unknown_area_m2 == pytest.approx((145 - 3) * ha, rel=1e-5)
+    assert east.outside_raster_area_m2 == east.unknown_area_m2
+    assert r.meta["inputs"]["contamination"] is None
+
+
+def test_cli_regions_with_hazard_areas(scene, sha_cha):
+    _, regions = scene
+    args = ["regions", "--regions", str(regions), "--hazard-areas", str(sha_cha)]
+    res = runner.invoke(app, [*args, "--hazard-class-field", "kind", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["regions"]
+    assert rows[0]["high_area_m2"] == pytest.approx(250_000, rel=1e-5)
+    res = runner.invoke(app, [*args, "--hazard-class-field", "nope"])
+    assert res.exit_code == 2 and "nope" in res.output

@@ -131,14 +131,9 @@ class _LineProgress:
 @app.command()
 @handle_errors
 def regions(
-    contamination: Annotated[
-        Path | None,
-        typer.Option(
-            "--contamination",
-            help="Contamination raster of hazard classes (any GDAL raster, any CRS).",
-            show_default="embedded proxy",
-        ),
-    ] = None,
+    contamination: opt.Contamination = None,
+    hazard_areas: opt.HazardAreas = None,
+    hazard_class_field: opt.HazardClassField = "class",
     regions_path: Annotated[
         Path | None,
         typer.Option(
@@ -196,6 +191,8 @@ def regions(
             workers=workers,
             scheduler=scheduler,
             progress=progress,
+            hazard_areas=hazard_areas,
+            hazard_class_field=hazard_class_field,
         )
 
     if quiet == 0 and err.is_terminal:
