@@ -154,6 +154,34 @@ def test_cli_map_png_and_html(make_raster, make_vector, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_cli_map_draws_hazard_areas(make_raster, make_vector, tmp_path):
+    from .test_outputs import GRIDS, _pixel_poly
+
+    scene = build_scene(make_raster, make_vector)
+    areas = make_vector(
+        [_pixel_poly(GRIDS["EPSG:3035"], [(2, 2), (40, 2), (40, 40), (2, 40)])],
+        crs="EPSG:3035",
+        filename="cha.gpkg",
+        status=["CHA"],
+    )
+    # Without --contamination: the polygons alone, drawn in the high class's colour.
+    args = [a for a in _args(scene) if a not in ("--contamination", str(scene.contamination))]
+    out = tmp_path / "map.png"
+    size = ["--width-px", "700", "--height-px", "990", "--dpi", "84"]
+    result = CliRunner().invoke(
+        app,
+        ["map", *args, "--hazard-areas", str(areas), "--hazard-class-field", "status", "-o",
+         str(out), *size],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    params = estimate(build_scene(make_raster, make_vector), n_draws=1).params
+    assert _colour_share(out.read_bytes(), class_colours(params)["high"], tmp_path, 1.0) > 0.01
+    result = CliRunner().invoke(
+        app, ["map", *args, "--hazard-areas", str(areas), "-o", str(out), *size]
+    )
+    assert result.exit_code == 2 and "class" in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [

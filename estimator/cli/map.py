@@ -51,6 +51,8 @@ def map_command(
     dpi: Dpi = 300,
     deposits: opt.Deposits = None,
     contamination: opt.Contamination = None,
+    hazard_areas: opt.HazardAreas = None,
+    hazard_class_field: opt.HazardClassField = "class",
     regions: opt.Regions = None,
     control: opt.Control = None,
     params: opt.ParamsFile = None,
@@ -72,6 +74,8 @@ def map_command(
 ) -> None:
     """Draw the map: contamination classes, occupation, front line, deposits by P50 cost.
 
+    Hazardous-area polygons (--hazard-areas) are drawn in their classes' colours.
+
     With a legend, a scale bar and the data credits; --region zooms to a region.
     """
     from .. import io as dio
@@ -88,6 +92,8 @@ def map_command(
     inputs = build_inputs(
         deposits=deposits,
         contamination=contamination,
+        hazard_areas=hazard_areas,
+        hazard_class_field=hazard_class_field,
         regions=regions,
         control=control,
         params=params,
