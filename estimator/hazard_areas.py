@@ -154,6 +154,11 @@ def read_hazard_areas(
 
     path = Path(path)
     gdf = read_vector(path, what="hazardous areas", option=option, assume_crs=assume_crs)
+    if len(gdf) == 0:
+        raise InputDataError(
+            f"{path}: the hazardous-area layer has no features; give the layer that holds the "
+            f"polygons (FILE|layername=NAME), or drop {option}"
+        )
     columns = {str(c).lower(): c for c in gdf.columns}
     col = columns.get(class_field.lower())
     if col is None:
@@ -191,7 +196,7 @@ def read_hazard_areas(
         if not geom.is_valid:
             why = shapely.is_valid_reason(geom)
             geom = polygonal_parts(shapely.make_valid(geom))
-            logger.info("%s: feature %d: invalid polygon repaired (%s)", path, i + 1, why)
+            logger.warning("%s: feature %d: invalid polygon repaired (%s)", path, i + 1, why)
         if geom.is_empty:
             skipped += 1
             continue

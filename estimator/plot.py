@@ -337,6 +337,15 @@ def _place_labels(ax, fig, items, avoid, s: float) -> None:
         taken.append(chosen[1])
 
 
+def _legend_title(report: Report, proxy: bool) -> str:
+    inputs = report.meta.get("inputs", {})
+    if proxy:
+        return "Contamination class (PROXY)"
+    if inputs.get("hazard_areas") and not inputs.get("contamination"):
+        return "Hazard class (hazardous-area polygons)"
+    return "Hazard class"
+
+
 def _hazard_source(report: Report, embedded: bool) -> str:
     inputs = report.meta.get("inputs", {})
     if embedded:
@@ -596,9 +605,12 @@ def _map_figure(report: Report, data: MapData, width_in: float, height_in: float
     fax.set_axis_off()
     fs = 7.2 * s
     haz = []
+    # The class descriptions of the default parameter file describe the embedded proxy; with
+    # other data only the class names hold.
+    proxy = embedded_inputs(report)["contamination"]
     for k, c in enumerate(params.classes):
         if k in present or any(d.hazard_area_m2.get(c.name, 0) > 0 for d in report.deposits):
-            label = textwrap.fill(f"{c.name}: {c.label}", 44)
+            label = textwrap.fill(f"{c.name}: {c.label}" if proxy else c.name, 44)
             haz.append(Patch(facecolor=colours[c.name], edgecolor="#666666", lw=0.3, label=label))
     if len(params.classes) in present or data.unmapped:
         haz.append(Patch(facecolor=colours["unknown"], label="raster value without a class"))
@@ -678,7 +690,7 @@ def _map_figure(report: Report, data: MapData, width_in: float, height_in: float
     if haz:
         leg = fax.legend(
             handles=haz,
-            title="Contamination class (PROXY)",
+            title=_legend_title(report, proxy),
             loc="upper left",
             bbox_to_anchor=(0.0, 1.0),
             **common,

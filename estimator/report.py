@@ -702,7 +702,10 @@ def sensitivity_markdown(report: Report, *, top: int = 10) -> str:
 
 
 def schedule_rows(report: Report) -> list[dict[str, Any]]:
-    """One row per deposit in service order: phases (P50 dates) and ready date P10/P50/P90.
+    """One row per deposit in service order: phases and ready date P10/P50/P90.
+
+    The phases are those of the deposit's own median draw (whose ready date is its P50): each
+    row is one coherent sequence, but rows come from different draws and may overlap.
 
     Deposits that are not scheduled (blocked, invalid) come last, with the reason.
     """
@@ -747,7 +750,10 @@ def _csv_text(rows: list[dict[str, Any]], header: list[str]) -> str:
 
 def render_schedule(report: Report) -> Table:
     """Render the timeline as a rich table."""
-    t = Table(title="Timeline (P50 dates; ready date P10..P90)", title_justify="left")
+    t = Table(
+        title="Timeline (phases of each deposit's median draw; ready date P10..P90)",
+        title_justify="left",
+    )
     for col in (
         "#",
         "Deposit",

@@ -79,6 +79,9 @@ class RegionStatistics:
     expected_hazard_area_m2 : float or None
         For a raster of probabilities: ``sum(p x covered area)``, the ground it expects to
         prove contaminated, m2 (``None`` for a raster of classes).
+    notes : list of str
+        What a reader of the figures must know: ground without data and how it was assessed,
+        the share covered by hazardous-area polygons.
     """
 
     name: str
@@ -90,6 +93,7 @@ class RegionStatistics:
     clearance_area_m2_by_method: dict[str, float] = field(default_factory=dict)
     team_days_by_method: dict[str, float] = field(default_factory=dict)
     expected_hazard_area_m2: float | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +109,26 @@ class WholeRegionReport:
 
 def _read_regions(path: Path, assume_crs: str | None) -> tuple[list[str], list[shapely.Geometry]]:
     gdf = read_vector(path, what="regions", option="--regions", assume_crs=assume_crs)
+    if len(gdf) == 0:
+        raise InputDataError(f"{path}: the regions layer has no features")
     columns = {c.lower(): c for c in gdf.columns}
     name_col = columns.get("name")
     if name_col is None:
         raise InputDataError(
             f"{path}: the regions layer has no 'name' field; add one holding each region's name"
         )
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     step = _DENSIFY_DEG if gdf.crs.is_geographic else _DENSIFY_M
     to_lonlat = pyproj.Transformer.from_crs(gdf.crs, _LONLAT, always_xy=True)
     by_name: dict[str, list[shapely.Geometry]] = {}
-    for name, geom in zip(gdf[name_col], gdf.geometry, strict=True):
+    for i, (name, geom) in enumerate(zip(gdf[name_col], gdf.geometry, strict=True)):
+        if geom is None or geom.is_empty:
+            continue
+        if geom.geom_type == "GeometryCollection":
+            geom = polygonal_parts(geom)
+        if geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise InputDataError(
+                f"{path}: feature {i + 1} ({name}) is a {geom.geom_type}; regions must be polygons"
+            )
         if not geom.is_valid:
             geom = polygonal_parts(shapely.make_valid(geom))
         lonlat = shapely.transform(
@@ -130,6 +143,38 @@ def _read_regions(path: Path, assume_crs: str | None) -> tuple[list[str], list[s
         raise InputDataError(f"{path}: the regions layer has no polygons")
     names = list(by_name)
     return names, [shapely.union_all(parts) for parts in by_name.values()]
+
+
+def _notes(
+    area_m2: float,
+    covered_m2: float,
+    unknown_m2: float,
+    outside_m2: float,
+    polygons: bool,
+    raster: bool,
+    unknown_class: str,
+) -> list[str]:
+    """Return what a reader must know about one region's figures."""
+    notes = []
+    if polygons:
+        share = covered_m2 / area_m2 if area_m2 else 0.0
+        notes.append(f"hazardous-area polygons cover {share:.1%}")
+    if area_m2 <= 0 or unknown_m2 <= 1e-6 * area_m2:
+        return notes
+    if not raster:
+        why = "outside the hazardous-area polygons, and no contamination raster was given"
+    else:
+        parts = []
+        if outside_m2 > 0:
+            parts.append(f"{outside_m2 / 1e6:,.1f} km² outside the raster")
+        if unknown_m2 - outside_m2 > 1e-6 * area_m2:
+            parts.append(f"{(unknown_m2 - outside_m2) / 1e6:,.1f} km² of nodata cells")
+        why = " and ".join(parts)
+    notes.append(
+        f"{unknown_m2 / area_m2:.1%} of the region ({unknown_m2 / 1e6:,.1f} km²) has no "
+        f"contamination data ({why}); assessed as class {unknown_class!r}"
+    )
+    return notes
 
 
 def summarize_whole_regions(
@@ -229,6 +274,7 @@ def summarize_whole_regions(
     hazard = np.zeros((n, n_classes))
     unknown = np.zeros(n)
     outside = np.zeros(n)
+    covered = np.zeros(n)
     raster_geoms: list[shapely.Geometry | None] = list(geoms)
     if hazard_areas is not None:
         from .hazard_areas import overlay_hazard_areas
@@ -241,6 +287,7 @@ def summarize_whole_regions(
             assume_crs=assume_crs,
         )
         hazard += polygons.area_m2
+        covered = polygons.covered_m2
         raster_geoms = polygons.remainder
         if raster_path is None:
             region_areas()
@@ -294,6 +341,15 @@ def summarize_whole_regions(
     release = release_land(assessed, draws)
     out: list[RegionStatistics] = []
     for i, name in enumerate(names):
+        notes = _notes(
+            region_area_m2[i],
+            covered[i],
+            unknown[i],
+            outside[i],
+            hazard_areas is not None,
+            raster_path is not None,
+            params.general.unknown_area_class,
+        )
         out.append(
             RegionStatistics(
                 name=name,
@@ -311,6 +367,7 @@ def summarize_whole_regions(
                     for j, m in enumerate(draws.method_names)
                 },
                 expected_hazard_area_m2=None if np.isnan(expected[i]) else float(expected[i]),
+                notes=notes,
             )
         )
     meta = {

@@ -105,6 +105,10 @@ def test_map_draws_hazardous_area_polygons_without_a_raster(make_raster, make_ve
     png = plot.render_map(r, data, **SMALL)
     assert _colour_share(png, class_colours(r.params)["high"], tmp_path, opacity=1.0) > 0.01
     assert _png_size(png) == (700, 990)
+    # the legend names the polygons, not the embedded proxy and its class descriptions
+    svg = plot.render_map(r, data, fmt="svg", **SMALL).decode()
+    assert "Hazard class (hazardous-area polygons)" in svg
+    assert "PROXY" not in svg and "trench" not in svg
 
 
 def test_svg_map_has_hover_titles_and_html_is_offline(result):

@@ -162,6 +162,12 @@ def test_hazard_areas_take_precedence_and_the_raster_fills_the_rest(scene, sha_c
         total = sum(reg.hazard_area_m2.values()) + reg.unknown_area_m2
         assert total == pytest.approx(reg.area_m2, rel=1e-5)
     assert r.meta["inputs"]["hazard_areas"] == str(sha_cha)
+    # notes: the polygons' share, and the ground without data with how it was assessed
+    assert west.notes[0] == "hazardous-area polygons cover 24.8%"
+    assert east.notes[1] == (
+        "41.0% of the region (0.6 km²) has no contamination data (0.5 km² outside the raster "
+        "and 0.1 km² of nodata cells); assessed as class 'medium'"
+    )
 
 
 def test_hazard_areas_without_a_raster_leave_the_rest_unknown(scene, sha_cha):
@@ -178,6 +184,7 @@ def test_hazard_areas_without_a_raster_leave_the_rest_unknown(scene, sha_cha):
     assert east.unknown_area_m2 == pytest.approx((145 - 3) * ha, rel=1e-5)
     assert east.outside_raster_area_m2 == east.unknown_area_m2
     assert r.meta["inputs"]["contamination"] is None
+    assert "no contamination raster was given" in west.notes[1]
 
 
 def test_cli_regions_with_hazard_areas(scene, sha_cha):
@@ -187,5 +194,26 @@ def test_cli_regions_with_hazard_areas(scene, sha_cha):
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)["regions"]
     assert rows[0]["high_area_m2"] == pytest.approx(250_000, rel=1e-5)
+    assert "has no contamination data" in rows[0]["notes"]
     res = runner.invoke(app, [*args, "--hazard-class-field", "nope"])
     assert res.exit_code == 2 and "nope" in res.output
+    # the class field without the polygons would be ignored: refused
+    res = runner.invoke(app, ["regions", "--regions", str(regions), "--hazard-class-field", "kind"])
+    assert res.exit_code == 2 and "--hazard-areas, which is not given" in " ".join(
+        res.output.split()
+    )
+
+
+def test_regions_that_are_not_polygons_or_absent_are_refused(make_vector, tmp_path):
+    from shapely.geometry import Point
+
+    points = make_vector([Point(37.5, 48.0)], filename="pt.geojson", name=["Pt"])
+    with pytest.raises(InputDataError, match=r"feature 1 \(Pt\) is a Point; regions must be"):
+        summarize_whole_regions(regions=points, params=DEFAULT_PARAMS)
+    empty = tmp_path / "empty.geojson"
+    empty.write_text('{"type": "FeatureCollection", "features": []}')
+    with pytest.raises(InputDataError, match="the regions layer has no features"):
+        summarize_whole_regions(regions=empty, params=DEFAULT_PARAMS)
+    square = make_vector([box(37.5, 48.0, 37.6, 48.1)], filename="sq.geojson", name=["Sq"])
+    with pytest.raises(InputDataError, match="the hazardous-area layer has no features"):
+        summarize_whole_regions(regions=square, params=DEFAULT_PARAMS, hazard_areas=empty)

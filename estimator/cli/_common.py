@@ -259,6 +259,15 @@ def check_output_paths(**paths: Path | None) -> None:
             raise typer.BadParameter(str(exc), param_hint=hint) from None
 
 
+def check_hazard_options(hazard_areas: Path | None, hazard_class_field: str) -> None:
+    """Refuse --hazard-class-field without --hazard-areas (it would be silently ignored)."""
+    if hazard_areas is None and hazard_class_field != "class":
+        raise typer.BadParameter(
+            f"{hazard_class_field!r}: names a field of --hazard-areas, which is not given",
+            param_hint="--hazard-class-field",
+        )
+
+
 def build_inputs(
     *,
     region: list[str] | None,
@@ -277,6 +286,9 @@ def build_inputs(
         raise typer.BadParameter(f"{band}: bands are numbered from 1", param_hint="--band")
     if point_radius_m is not None and not point_radius_m > 0:
         raise typer.BadParameter(f"{point_radius_m}: must be > 0", param_hint="--point-radius-m")
+    check_hazard_options(
+        paths_and_flags.get("hazard_areas"), paths_and_flags.get("hazard_class_field", "class")
+    )
     return Inputs(
         regions_filter=tuple(region or ()),
         band=band,

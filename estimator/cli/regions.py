@@ -17,7 +17,15 @@ from rich.console import Console
 from rich.table import Table
 
 from . import options as opt
-from ._common import app, bar_callback, err_console, handle_errors, setup_logging
+from ._common import (
+    app,
+    bar_callback,
+    check_hazard_options,
+    check_output_paths,
+    err_console,
+    handle_errors,
+    setup_logging,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +53,7 @@ def _rows(result) -> list[dict[str, object]]:
         row.update(r.figures)
         for m, v in r.clearance_area_m2_by_method.items():
             row[f"clearance_area_m2_{m}"] = v
+        row["notes"] = "; ".join(r.notes)
         rows.append(row)
     return rows
 
@@ -81,6 +90,10 @@ def _table(result) -> Table:
     return t
 
 
+def _notes(result) -> list[str]:
+    return [f"{r.name}: {note}" for r in result.regions for note in r.notes]
+
+
 def _markdown(result) -> str:
     head = ["Region", "Area km²", *(f"{n} km²" for n in result.class_names)]
     head += ["Unknown km²", "TS km²", "Clearance km²", "Team-days", "Cost (M)"]
@@ -97,6 +110,9 @@ def _markdown(result) -> str:
             f"{f['cost_usd'] / 1e6:,.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    notes = _notes(result)
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -174,10 +190,8 @@ def regions(
         raise typer.BadParameter(f"{band}: bands are numbered from 1", param_hint="--band")
     if workers is not None and workers < 1:
         raise typer.BadParameter(f"{workers}: must be at least 1", param_hint="--workers")
-    if output is not None and (output.is_dir() or not output.parent.exists()):
-        raise typer.BadParameter(
-            f"{output}: give a file path in an existing directory", param_hint="--output"
-        )
+    check_output_paths(output=output)
+    check_hazard_options(hazard_areas, hazard_class_field)
     err = err_console()
 
     def run(progress):
@@ -213,6 +227,8 @@ def regions(
     if fmt is Format.table and output is None:
         out = Console(soft_wrap=False, highlight=False, width=200)
         out.print(_table(result))
+        for note in _notes(result):
+            out.print(f"  {note}", markup=False)
         return
     if fmt is Format.json:
         text = json.dumps({"demine": result.meta, "regions": _rows(result)}, indent=2) + "\n"
@@ -223,6 +239,8 @@ def regions(
     else:
         buf = Console(record=True, width=200, file=io.StringIO(), highlight=False)
         buf.print(_table(result))
+        for note in _notes(result):
+            buf.print(f"  {note}", markup=False)
         text = buf.export_text()
     if output is not None:
         dio.write_text(text, output)
