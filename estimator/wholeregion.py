@@ -177,6 +177,46 @@ def _notes(
     return notes
 
 
+def _probability_source(
+    probability, raster_path, band: int, *, banded: bool, embedded: bool, default
+) -> tuple[Path | None, int]:
+    """Choose the raster (and band) for the expected hazard area, as the report does."""
+    if probability is not None:
+        return Path(probability), 1
+    if banded:
+        return Path(raster_path), band
+    if embedded:
+        return default(None, "contamination_probability"), 1
+    return None, 1
+
+
+def _expected_hazard_area(
+    path: Path,
+    band: int,
+    geoms: Sequence[shapely.Geometry],
+    names: Sequence[str],
+    workers: int | None,
+    scheduler: str | None,
+    *,
+    given: bool,
+) -> np.ndarray:
+    """``sum(p x covered area)`` of each region (NaN where no cell has data), m2."""
+    z = zonal_probability(
+        path, geoms, crs="EPSG:4326", band=band, workers=workers, scheduler=scheduler
+    )
+    has_data = z.data_area_m2 > 0
+    bad = np.flatnonzero(has_data & ((z.p_min < 0) | (z.p_max > 1)))
+    if bad.size and given:
+        i = int(bad[0])
+        value = float(z.p_max[i]) if z.p_max[i] > 1 else float(z.p_min[i])
+        raise InputDataError(
+            f"{path}: value {value:g} (in region {names[i]!r}) is not a probability; "
+            "--probability needs values in 0-1: rescale percentages to 0-1 and declare any "
+            "other value as nodata (gdal_edit.py -a_nodata VALUE)"
+        )
+    return np.where(has_data, z.value_area, np.nan)
+
+
 def summarize_whole_regions(
     *,
     contamination: str | os.PathLike[str] | None = None,
@@ -190,6 +230,7 @@ def summarize_whole_regions(
     progress: Progress | None = None,
     hazard_areas: str | os.PathLike[str] | None = None,
     hazard_class_field: str = "class",
+    probability: str | os.PathLike[str] | None = None,
 ) -> WholeRegionReport:
     """Hazard area by class of each whole region, and the cost of releasing all of it.
 
@@ -221,6 +262,10 @@ def summarize_whole_regions(
         over the raster, which is overlaid on the rest of each region only.
     hazard_class_field : str
         Field of ``hazard_areas`` holding each polygon's class.
+    probability : path-like, optional
+        Raster of hazard probabilities 0-1 (band 1) for each region's expected hazard area,
+        ``sum(p x covered area)``. Default: the contamination raster itself when it holds
+        probabilities, the embedded probability raster with the embedded classes, else none.
 
     Returns
     -------
@@ -293,7 +338,7 @@ def summarize_whole_regions(
             region_areas()
             unknown = np.maximum(0.0, np.array(region_area_m2) - polygons.covered_m2)
             outside = unknown.copy()
-    expected = np.full(n, np.nan)
+    banded = False
     if raster_path is not None:
         areas = class_areas(
             raster_path,
@@ -321,18 +366,21 @@ def summarize_whole_regions(
             )
         hazard += areas.hazard_area_m2
         unknown, outside = areas.unknown_area_m2, areas.outside_area_m2
-        # A raster read by the probability bands also gives the expected hazard area.
-        if areas.banded:
-            z = zonal_probability(
-                raster_path,
-                raster_geoms,
-                crs="EPSG:4326",
-                band=band,
-                workers=workers,
-                scheduler=scheduler,
-            )
-            expected = np.where(z.data_area_m2 > 0, z.value_area, np.nan)
+        banded = areas.banded
     region_areas()
+    prob_path, prob_band = _probability_source(
+        probability,
+        raster_path,
+        band,
+        banded=banded,
+        embedded=contamination is None and raster_path is not None,
+        default=default,
+    )
+    expected = np.full(n, np.nan)
+    if prob_path is not None:
+        expected = _expected_hazard_area(
+            prob_path, prob_band, geoms, names, workers, scheduler, given=probability is not None
+        )
 
     assessed = hazard.copy()
     unknown_k = params.class_names.index(params.general.unknown_area_class)
@@ -383,6 +431,7 @@ def summarize_whole_regions(
             "regions": str(regions_path),
             "hazard_areas": None if hazard_areas is None else str(hazard_areas),
             "hazard_class_field": hazard_class_field if hazard_areas is not None else None,
+            "probability": None if prob_path is None else str(prob_path),
             "region_filter": list(regions_filter),
         },
     }

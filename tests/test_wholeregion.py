@@ -217,3 +217,43 @@ def test_regions_that_are_not_polygons_or_absent_are_refused(make_vector, tmp_pa
     square = make_vector([box(37.5, 48.0, 37.6, 48.1)], filename="sq.geojson", name=["Sq"])
     with pytest.raises(InputDataError, match="the hazardous-area layer has no features"):
         summarize_whole_regions(regions=square, params=DEFAULT_PARAMS, hazard_areas=empty)
+
+
+def test_expected_hazard_area_from_a_probability_raster(scene, make_raster):
+    classes, regions = scene
+    # p = 0.2 over the west half of the raster, 0.6 over the east half, last row nodata
+    p = np.full((10, 20), 0.2, dtype="float32")
+    p[:, 10:] = 0.6
+    p[9, :] = np.nan
+    prob = make_raster(p, Affine(100, 0, X0, 0, -100, Y0), nodata=np.nan, name="prob.tif")
+    r = summarize_whole_regions(
+        contamination=classes, regions=regions, params=DEFAULT_PARAMS, probability=prob
+    )
+    west, east = r.regions
+    ha = 10_000
+    assert west.expected_hazard_area_m2 == pytest.approx((90 * 0.2 + 4.5 * 0.6) * ha, rel=1e-5)
+    assert east.expected_hazard_area_m2 == pytest.approx(9 * 9.5 * 0.6 * ha, rel=1e-5)
+    # the class areas do not change
+    assert west.hazard_area_m2["low"] == pytest.approx(90 * ha, rel=1e-5)
+    assert r.meta["inputs"]["probability"] == str(prob)
+    res = runner.invoke(
+        app,
+        ["regions", "--contamination", str(classes), "--regions", str(regions),
+         "--probability", str(prob), "--format", "markdown", "--params", str(DEFAULT_PARAMS)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "Expected hazard km²" in res.stdout and "| 0.2 |" in res.stdout  # west: 20.7 ha
+    p[0, 0] = 1.7
+    bad = make_raster(p, Affine(100, 0, X0, 0, -100, Y0), nodata=np.nan, name="bad_p.tif")
+    with pytest.raises(InputDataError, match=r"bad_p.tif: value 1.7 \(in region 'West'\)"):
+        summarize_whole_regions(
+            contamination=classes, regions=regions, params=DEFAULT_PARAMS, probability=bad
+        )
+
+
+def test_embedded_regions_have_an_expected_hazard_area():
+    r = summarize_whole_regions()
+    assert [x.name for x in r.regions] == ["Donetsk", "Zaporizhzhia"]
+    for x in r.regions:
+        assert 0 < x.expected_hazard_area_m2 < x.area_m2
+    assert r.meta["inputs"]["probability"].endswith("contamination_probability.tif")

@@ -58,6 +58,14 @@ def _rows(result) -> list[dict[str, object]]:
     return rows
 
 
+def _has_expected(result) -> bool:
+    return any(r.expected_hazard_area_m2 is not None for r in result.regions)
+
+
+def _km2(area_m2: float | None) -> str:
+    return "n/a" if area_m2 is None else f"{area_m2 / KM2:,.1f}"
+
+
 def _table(result) -> Table:
     t = Table(
         title=(
@@ -71,6 +79,9 @@ def _table(result) -> Table:
     for name in result.class_names:
         t.add_column(f"{name} km²", justify="right")
     t.add_column("Unknown km²", justify="right")
+    expected = _has_expected(result)
+    if expected:
+        t.add_column("Expected hazard km²", justify="right")
     t.add_column("TS km²", justify="right")
     t.add_column("Clearance km²", justify="right")
     t.add_column("Team-days", justify="right")
@@ -82,6 +93,7 @@ def _table(result) -> Table:
             f"{r.area_m2 / KM2:,.1f}",
             *(f"{r.hazard_area_m2[n] / KM2:,.1f}" for n in result.class_names),
             f"{r.unknown_area_m2 / KM2:,.1f}",
+            *([_km2(r.expected_hazard_area_m2)] if expected else []),
             f"{f['ts_area_m2'] / KM2:,.1f}",
             f"{f['clearance_area_m2'] / KM2:,.2f}",
             f"{f['team_days']:,.0f}",
@@ -96,7 +108,9 @@ def _notes(result) -> list[str]:
 
 def _markdown(result) -> str:
     head = ["Region", "Area km²", *(f"{n} km²" for n in result.class_names)]
-    head += ["Unknown km²", "TS km²", "Clearance km²", "Team-days", "Cost (M)"]
+    expected = _has_expected(result)
+    head += ["Unknown km²", *(["Expected hazard km²"] if expected else [])]
+    head += ["TS km²", "Clearance km²", "Team-days", "Cost (M)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in result.regions:
         f = r.figures
@@ -104,6 +118,7 @@ def _markdown(result) -> str:
         cells += [f"{r.hazard_area_m2[n] / KM2:,.1f}" for n in result.class_names]
         cells += [
             f"{r.unknown_area_m2 / KM2:,.1f}",
+            *([_km2(r.expected_hazard_area_m2)] if expected else []),
             f"{f['ts_area_m2'] / KM2:,.1f}",
             f"{f['clearance_area_m2'] / KM2:,.2f}",
             f"{f['team_days']:,.0f}",
@@ -148,6 +163,7 @@ class _LineProgress:
 @handle_errors
 def regions(
     contamination: opt.Contamination = None,
+    probability: opt.Probability = None,
     hazard_areas: opt.HazardAreas = None,
     hazard_class_field: opt.HazardClassField = "class",
     regions_path: Annotated[
@@ -207,6 +223,7 @@ def regions(
             progress=progress,
             hazard_areas=hazard_areas,
             hazard_class_field=hazard_class_field,
+            probability=probability,
         )
 
     if quiet == 0 and err.is_terminal:
