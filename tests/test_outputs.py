@@ -448,6 +448,27 @@ def test_cli_report_writes_every_output(scene, tmp_path):
     ]
 
 
+def test_cli_table_lines_unpadded_and_no_table_for_an_empty_region(scene, make_vector):
+    t = GRIDS["EPSG:3035"]
+    regions = make_vector(
+        [
+            _pixel_poly(t, [(-20, -20), (80, -20), (80, 80), (-20, 80)]),
+            _pixel_poly(t, [(500, 500), (600, 500), (600, 600), (500, 600)]),
+        ],
+        crs="EPSG:3035",
+        filename="two_regions.gpkg",
+        name=["All", "Far"],
+    )
+    args = [*_args(scene)]
+    args[args.index("--regions") + 1] = str(regions)
+    result = CliRunner().invoke(app, ["report", *args, "-q"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "All: 4 deposit(s)" in lines and "Far: 0 deposit(s)" in lines
+    assert sum("Total (" in line for line in lines) == 1  # the empty region has no table
+    assert not [line for line in lines if line != line.rstrip()]
+
+
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [

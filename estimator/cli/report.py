@@ -204,7 +204,12 @@ def _print_table(console: Console, result, *, quiet: int, sensitivity: bool) -> 
         for line in head:
             console.print(line, style="dim", markup=False)
     for table in rep.render_tables(result):
-        console.print(table)
+        # The region's line by itself (as a table title rich pads it to the table's width),
+        # and no table for a region without deposits.
+        title, table.title = str(table.title), None
+        console.print(title, markup=False)
+        if not title.endswith(": 0 deposit(s)"):
+            console.print(table)
     if notes:
         console.print("Notes:", style="bold")
         for line in notes:
