@@ -97,12 +97,18 @@ def test_cli_regions(scene, tmp_path):
     assert res.exit_code == 0 and out.read_text().startswith("region,area_m2,")
 
 
+def _halves(west: float, east: float) -> np.ndarray:
+    """Probabilities over the scene's grid: west half, east half, last row nodata."""
+    p = np.full((10, 20), west, dtype="float32")
+    p[:, 10:] = east
+    p[9, :] = np.nan
+    return p
+
+
 def test_a_raster_of_probabilities_is_classed_by_the_bands(scene, make_raster):
     _, regions = scene
     # West half p = 0.01 (low: 0.003 <= p < 0.035), east half 0.5 (high), last row nodata.
-    p = np.full((10, 20), 0.01, dtype="float32")
-    p[:, 10:] = 0.5
-    p[9, :] = np.nan
+    p = _halves(0.01, 0.5)
     raster = make_raster(p, Affine(100, 0, X0, 0, -100, Y0), nodata=np.nan, name="p.tif")
     r = summarize_whole_regions(contamination=raster, regions=regions, params=DEFAULT_PARAMS)
     west, east = r.regions
@@ -221,10 +227,7 @@ def test_regions_that_are_not_polygons_or_absent_are_refused(make_vector, tmp_pa
 
 def test_expected_hazard_area_from_a_probability_raster(scene, make_raster):
     classes, regions = scene
-    # p = 0.2 over the west half of the raster, 0.6 over the east half, last row nodata
-    p = np.full((10, 20), 0.2, dtype="float32")
-    p[:, 10:] = 0.6
-    p[9, :] = np.nan
+    p = _halves(0.2, 0.6)
     prob = make_raster(p, Affine(100, 0, X0, 0, -100, Y0), nodata=np.nan, name="prob.tif")
     r = summarize_whole_regions(
         contamination=classes, regions=regions, params=DEFAULT_PARAMS, probability=prob
