@@ -163,7 +163,15 @@ class _LineProgress:
 @handle_errors
 def regions(
     contamination: opt.Contamination = None,
-    probability: opt.Probability = None,
+    probability: Annotated[
+        Path | None,
+        typer.Option(
+            "--probability",
+            help="Raster of hazard probabilities 0-1 (any GDAL raster, any CRS, band 1) for each "
+            "region's expected hazard area.",
+            show_default="embedded, with the embedded contamination raster; none with your own",
+        ),
+    ] = None,
     hazard_areas: opt.HazardAreas = None,
     hazard_class_field: opt.HazardClassField = "class",
     regions_path: Annotated[
