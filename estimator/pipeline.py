@@ -43,7 +43,7 @@ from .overlay import (
     zonal_probability,
 )
 from .params import Params, load_params
-from .schedule import PHASES, Timeline, WorkingCalendar, schedule_deposits
+from .schedule import HORIZON_YEARS, PHASES, Timeline, WorkingCalendar, schedule_deposits
 from .sensitivity import Swing, rank_swings, swing_draws, top_swing
 from .uncertainty import DEFAULT_SEED, mode_draws, sample_draws
 
@@ -557,6 +557,12 @@ def _default(path: Path | None, name: str) -> Path:
     return Path(path) if path is not None else getattr(default_data(), name)
 
 
+def _never_note(share: float) -> str:
+    """Say that a deposit's work is not done within the schedule's horizon in some draws."""
+    shown = "all" if share >= 1 else f"{max(share, 0.001):.1%} of the"
+    return f"never ready within the {HORIZON_YEARS}-year schedule in {shown} draws: mean date null"
+
+
 def _probability_path(inputs: Inputs, raster_path: Path | None) -> Path | None:
     """Return the probability raster of a run: given, or the embedded one with embedded classes."""
     if inputs.probability is not None:
@@ -1060,6 +1066,9 @@ def run_model(
         rank = max(0, math.ceil(0.5 * n_draws) - 1)
         median_draw = np.argpartition(timeline.ready_day, rank, axis=1)[:, rank]
         starts, ends = timeline.phase_days(median_draw)  # (n, 3) days
+        # Draws in which the work is not done within the schedule's horizon (their dates are
+        # never; the mean date is then undefined).
+        never = np.isinf(timeline.ready_day).mean(axis=1)
 
         def finish() -> None:
             summaries = [q for job in jobs for q in job.result()]
@@ -1077,6 +1086,7 @@ def run_model(
                     "by_method": {m: by_m[k][j] for k, m in enumerate(draws.clearance_methods)},
                     "days_by_method": {m: days_m[k][j] for k, m in enumerate(draws.method_names)},
                     "ready": ready[j] if reachable else None,
+                    "never": float(never[j]) if reachable else 0.0,
                     "duration": duration,
                     "phases": {
                         ph: {"start": float(starts[j, p]), "end": float(ends[j, p])}
@@ -1150,6 +1160,7 @@ def run_model(
                 status = "blocked"
         notes = [
             *p.notes,
+            *([_never_note(d["never"])] if d and d["never"] > 0 and status != "blocked" else []),
             *([area_notes[i]] if i in area_notes else []),
             *([assessment.probability_reason[i]] if i in assessment.probability_reason else []),
         ]

@@ -241,7 +241,9 @@ def _swing_json(report: Report, s: Any, dates: bool) -> dict[str, Any]:
         "at_low": conv(s.at_low),
         "at_high": conv(s.at_high),
         "base": conv(s.base),
-        "swing": round(s.swing, 1) if dates else _clean(s.swing),
+        "swing": (round(s.swing, 1) if math.isfinite(s.swing) else None)
+        if dates
+        else _clean(s.swing),
     }
 
 
@@ -644,7 +646,7 @@ def _swing_rows(report: Report, swings: list[Any], dates: bool, top: int) -> lis
                     short_parameter(s.parameter),
                     _month(report, s.at_low),
                     _month(report, s.at_high),
-                    f"{s.swing:,.0f} days",
+                    f"{s.swing:,.0f} days" if math.isfinite(s.swing) else "never at one end",
                 ]
             )
         else:
@@ -855,9 +857,14 @@ def compare_cells(row: dict[str, Any]) -> list[str]:
     diff = row["difference"]
     sign = "-" if diff < 0 else "+"
     pct = row["change_percent"]
+    # The CSV keeps the JSON names (with their units); the table says what it shows.
+    label = fig.removesuffix("_p50")
+    if label.endswith("_area_m2"):
+        label = label.removesuffix("_area_m2").replace("_", " ") + " area"
+    label = {"cost_usd": "cost (US$)", "team_days": "team-days"}.get(label, label.replace("_", " "))
     return [
         row["region"],
-        fig.removesuffix("_p50"),
+        label,
         fmt(row["a"]) + unit,
         fmt(row["b"]) + unit,
         f"{sign}{fmt(abs(diff))}{unit}",

@@ -110,11 +110,14 @@ def rank_swings(values: np.ndarray, names: list[str]) -> list[Swing]:
     -------
     list of Swing
         Sorted by decreasing swing (ties by name). Parameters that do not move the figure are
-        left out.
+        left out; one that moves it to ``inf`` (a date beyond the schedule's horizon) at one
+        end has an infinite swing and comes first.
 
     Examples
     --------
     >>> [s.parameter for s in rank_swings(np.array([10.0, 9, 11, 5, 20]), ["a", "b"])]
+    ['b', 'a']
+    >>> [s.parameter for s in rank_swings(np.array([10.0, 9, 11, np.inf, 20]), ["a", "b"])]
     ['b', 'a']
     """
     values = np.asarray(values, dtype="float64")
@@ -122,7 +125,9 @@ def rank_swings(values: np.ndarray, names: list[str]) -> list[Swing]:
         Swing(name, float(values[2 * i + 1]), float(values[2 * i + 2]), float(values[0]))
         for i, name in enumerate(names)
     ]
-    out = [s for s in out if np.isfinite(s.swing) and s.swing > 0]
+    # An infinite swing (one end never ready: beyond the schedule's horizon) is the largest;
+    # both ends never (NaN) is no swing.
+    out = [s for s in out if s.swing > 0]
     return sorted(out, key=lambda s: (-s.swing, s.parameter))
 
 
@@ -151,7 +156,7 @@ def top_swing(values: np.ndarray, names: list[str]) -> list[tuple[int, str]]:
     if not names:
         return []
     swing = np.abs(values[:, 2::2] - values[:, 1::2])  # (N, P)
-    swing = np.where(np.isfinite(swing), swing, -1.0)
+    swing = np.where(np.isnan(swing), -1.0, swing)  # never at both ends: no swing
     order = np.argsort(np.array(names), kind="stable")  # alphabetical tie-break
     best = order[np.argmax(swing[:, order], axis=1)]
     return [(i, names[b]) for i, b in enumerate(best) if swing[i, b] > 0]

@@ -182,6 +182,31 @@ def test_sensitivity_ranks_the_drivers(scene):
     assert doc["sensitivity"]["Testland"]["cost_usd"][0]["parameter"] == cost[0].parameter
 
 
+def test_a_date_beyond_the_horizon_is_ranked_first_and_explained(scene, write_toml):
+    # Manual teams so slow (0.05-1 m2 a team-day, mode 0.06) that below ~0.12 the work
+    # outlasts the schedule's 300-year horizon (~13 % of draws); at the high end it does not.
+    slow = write_toml(
+        "[methods.manual]\nproductivity_m2_per_team_day = { low = 0.05, mode = 0.06, high = 1 }\n",
+        "slow.toml",
+    )
+    r = estimate(dataclasses.replace(scene, params=slow), n_draws=1, sensitivity=True)
+    ready = r.sensitivity["Testland"]["ready_day"]
+    assert ready[0].parameter == "methods.manual.productivity_m2_per_team_day"
+    assert ready[0].at_low == np.inf and np.isfinite(ready[0].at_high)
+    doc = rep.to_json_dict(r)
+    first = doc["sensitivity"]["Testland"]["extraction_ready_date"][0]
+    assert first["swing"] is None and first["at_low"] is None and first["at_high"]
+    json.dumps(doc, allow_nan=False)  # no Infinity in the JSON
+    rows = rep._swing_rows(r, ready, True, 1)
+    assert rows[0][1] == "never" and rows[0][3] == "never at one end"
+    # a deposit never ready in some draws says so; the mean date is then null
+    r = estimate(dataclasses.replace(scene, params=slow), n_draws=200)
+    hit = [d for d in r.deposits if d.reason and "never ready within the 300-year" in d.reason]
+    assert hit
+    for d in hit:
+        assert d.ready_day is None or not np.isfinite(d.ready_day["mean"])
+
+
 def test_cli_schedule_compare_and_sensitivity(scene, tmp_path, write_toml):
     args = [
         "--deposits",
