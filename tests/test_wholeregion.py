@@ -86,15 +86,16 @@ def test_cli_regions(scene, tmp_path):
     res = runner.invoke(app, [*args, "--format", "json", "--params", str(DEFAULT_PARAMS)])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)["regions"]
-    assert [row["region"] for row in rows] == ["West", "East"]
-    assert rows[0]["low_area_m2"] == pytest.approx(900_000, rel=1e-5)
+    assert [row["name"] for row in rows] == ["West", "East"]
+    assert rows[0]["hazard_area_m2_low"] == pytest.approx(900_000, rel=1e-5)
+    assert rows[0]["name"] == "West" and rows[0]["cost_usd_mode"] > 0
     res = runner.invoke(app, [*args, "--workers", "0"])
     assert res.exit_code == 2 and "--workers" in res.output
     res = runner.invoke(app, [*args, "--region", "Atlantis"])
     assert res.exit_code == 2 and "Atlantis" in res.output
     out = tmp_path / "regions.csv"
     res = runner.invoke(app, [*args, "--format", "csv", "-o", str(out), "-q"])
-    assert res.exit_code == 0 and out.read_text().startswith("region,area_m2,")
+    assert res.exit_code == 0 and out.read_text().startswith("name,area_m2,hazard_area_m2_none,")
 
 
 def _halves(west: float, east: float) -> np.ndarray:
@@ -199,7 +200,7 @@ def test_cli_regions_with_hazard_areas(scene, sha_cha):
     res = runner.invoke(app, [*args, "--hazard-class-field", "kind", "--format", "json"])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)["regions"]
-    assert rows[0]["high_area_m2"] == pytest.approx(250_000, rel=1e-5)
+    assert rows[0]["hazard_area_m2_high"] == pytest.approx(250_000, rel=1e-5)
     assert "has no contamination data" in rows[0]["notes"]
     res = runner.invoke(app, [*args, "--hazard-class-field", "nope"])
     assert res.exit_code == 2 and "nope" in res.output

@@ -42,17 +42,29 @@ class Format(StrEnum):
 
 
 def _rows(result) -> list[dict[str, object]]:
+    """Return one row per region, named as the report's columns are.
+
+    Classes are ``hazard_area_m2_CLASS``; the model runs at the modes of the parameters, so
+    its figures end in ``_mode``. Rounded to the cent and the hundredth of a square metre.
+    """
+
+    def clean(x: float | None) -> float | None:
+        return None if x is None else float(round(x, 2))
+
     rows = []
     for r in result.regions:
-        row: dict[str, object] = {"region": r.name, "area_m2": r.area_m2}
+        row: dict[str, object] = {"name": r.name, "area_m2": clean(r.area_m2)}
         for name in result.class_names:
-            row[f"{name}_area_m2"] = r.hazard_area_m2[name]
-        row["unknown_area_m2"] = r.unknown_area_m2
-        row["outside_raster_area_m2"] = r.outside_raster_area_m2
-        row["expected_hazard_area_m2"] = r.expected_hazard_area_m2
-        row.update(r.figures)
+            row[f"hazard_area_m2_{name}"] = clean(r.hazard_area_m2[name])
+        row["unknown_area_m2"] = clean(r.unknown_area_m2)
+        row["outside_raster_area_m2"] = clean(r.outside_raster_area_m2)
+        row["expected_hazard_area_m2"] = clean(r.expected_hazard_area_m2)
+        for f, v in r.figures.items():
+            row[f"{f}_mode"] = clean(v)
         for m, v in r.clearance_area_m2_by_method.items():
-            row[f"clearance_area_m2_{m}"] = v
+            row[f"clearance_area_m2_{m}_mode"] = clean(v)
+        for m, v in r.team_days_by_method.items():
+            row[f"team_days_{m}_mode"] = clean(v)
         row["notes"] = "; ".join(r.notes)
         rows.append(row)
     return rows
