@@ -40,6 +40,7 @@ __all__ = [
     "compare_cells",
     "compare_csv",
     "compare_rows",
+    "regions_csv",
     "render_schedule",
     "render_sensitivity",
     "schedule_csv",
@@ -382,6 +383,12 @@ def to_csv(report: Report) -> str:
         list(rows[0]) if rows else list(deposit_properties(report, _empty_deposit(report)).keys())
     )
     return _csv_text(rows, header)
+
+
+def regions_csv(report: Report) -> str:
+    """One CSV row per region: its totals, named as :func:`region_properties` names them."""
+    rows = [region_properties(report, r) for r in report.regions]
+    return _csv_text(rows, list(rows[0]) if rows else ["name"])
 
 
 def _empty_deposit(report: Report) -> DepositResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import sqlite3
@@ -446,6 +447,24 @@ def test_cli_report_writes_every_output(scene, tmp_path):
         "report.html",
         "report.md",
     ]
+
+
+def test_cli_regions_csv_has_the_region_totals_of_the_json(scene, tmp_path):
+    out = tmp_path / "regions.csv"
+    result = CliRunner().invoke(
+        app, ["report", *_args(scene), "--format", "json", "--regions-csv", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert [r["name"] for r in rows] == [r["name"] for r in doc["regions"]]
+    for row, region in zip(rows, doc["regions"], strict=True):
+        for k in ("p10", "p50", "p90"):
+            assert float(row[f"cost_usd_{k}"]) == region["cost_usd"][k]
+        assert int(row["deposit_count"]) == region["deposit_count"]
+    # --sensitivity cannot go into a CSV of deposits: said, not silently dropped
+    result = CliRunner().invoke(app, ["report", *_args(scene), "--format", "csv", "--sensitivity"])
+    assert result.exit_code == 0 and "tornado tables are in" in " ".join(result.stderr.split())
 
 
 def test_cli_table_lines_unpadded_and_no_table_for_an_empty_region(scene, make_vector):

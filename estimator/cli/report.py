@@ -59,6 +59,14 @@ def report(
         Path | None,
         typer.Option("--geojson", help="Write footprints with results as RFC 7946 GeoJSON."),
     ] = None,
+    regions_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--regions-csv",
+            help="Write one CSV row per region: totals with P10/P50/P90 of the sums per draw "
+            "(not sums of the deposits' quantiles).",
+        ),
+    ] = None,
     gpkg: Annotated[
         Path | None,
         typer.Option(
@@ -118,6 +126,7 @@ def report(
 
     setup_logging(verbose, quiet)
     check_output_paths(output=output, geojson=geojson, **{"sensitivity-png": sensitivity_png})
+    check_output_paths(**{"regions-csv": regions_csv})
     check_output_paths(gpkg=gpkg, html=html, map=map_png, **{"hazard-geojson": hazard_geojson})
     _check_suffixes(gpkg=gpkg, map=map_png)
     inputs = build_inputs(
@@ -162,6 +171,15 @@ def report(
         dio.write_bytes(plot.tornado_png(result), sensitivity_png)
         logger.info("wrote %s", sensitivity_png)
 
+    if regions_csv is not None:
+        dio.write_text(rep.regions_csv(result), regions_csv)
+        logger.info("wrote %s", regions_csv)
+    if sensitivity and fmt is Format.csv and quiet == 0:
+        err.print(
+            "demine: --sensitivity: a CSV holds one row per deposit; the tornado tables are in "
+            "the table, Markdown and JSON formats (or --sensitivity-png)",
+            markup=False,
+        )
     if geojson is not None:
         dio.write_json(rep.to_geojson(result), geojson, indent=None)
         logger.info("wrote %s", geojson)
