@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import shapely
 
 from .symbology import (
@@ -79,7 +80,8 @@ def _frame(rows: list[dict[str, Any]], geoms: Sequence[shapely.Geometry | None])
     """Rows of properties -> GeoDataFrame (EPSG:4326), with stable column types.
 
     A column that is null in every row keeps the type its name implies (numbers for names with
-    units, text otherwise), so the schema does not depend on the data.
+    units, text otherwise), so the schema does not depend on the data. ISO dates are stored as
+    dates (DATETIME at midnight).
     """
     import geopandas as gpd
     import pandas as pd
@@ -101,6 +103,17 @@ def _frame(rows: list[dict[str, Any]], geoms: Sequence[shapely.Geometry | None])
                 df[col] = s.astype("Int64" if ints else "float64")
         elif s.dtype == "float64" and col.endswith(("_rank", "_count", "raster_value")):
             df[col] = s.astype("Int64")
+        if "date" in col and (df[col].dtype == object or pd.api.types.is_string_dtype(df[col])):
+            # ISO dates as the GeoPackage's DATETIME (midnight), so QGIS filters them as dates
+            # (a date is text to GDAL otherwise).
+            # (millisecond resolution: the schedule reaches past pandas' nanosecond range, 2262)
+            try:
+                values = np.array(
+                    [None if pd.isna(v) else v for v in df[col].tolist()], dtype="datetime64[ms]"
+                )
+            except (TypeError, ValueError):  # not ISO dates after all: kept as text
+                continue
+            df[col] = pd.Series(values, index=df.index)
     oriented = [
         None if g is None or g.is_empty else shapely.orient_polygons(g, exterior_cw=False)
         for g in geoms

@@ -9,6 +9,7 @@ import sqlite3
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 import shapely
@@ -249,7 +250,14 @@ def test_gpkg_layers_fields_and_styles_read_back(tmp_path, result):
     assert list(dep_info["fields"]) == list(rep.deposit_properties(result, result.deposits[0]))
     assert dep_info["features"] == len(result.deposits) and dep_info["crs"] == "EPSG:4326"
     assert dep_info["geometry_name"] == "geom"
+    # dates are dates (DATETIME at midnight) for QGIS's date filters, not text
+    dtypes = dict(zip(dep_info["fields"], dep_info["dtypes"], strict=True))
+    assert dtypes["extraction_ready_date_p50"].startswith("datetime64")
     deposits = pyogrio.read_dataframe(target, layer="deposits")
+    ready = [d.ready_day for d in result.deposits]
+    assert [
+        None if pd.isna(x) else x.date().isoformat() for x in deposits["extraction_ready_date_p50"]
+    ] == [None if q is None else rep._date_q(result, q)["p50"] for q in ready]
     assert list(deposits["name"]) == [d.name for d in result.deposits]
     assert deposits["cost_usd_p50"].tolist() == pytest.approx(
         [d.figures["cost_usd"]["p50"] for d in result.deposits], abs=0.01
