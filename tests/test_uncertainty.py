@@ -235,6 +235,15 @@ def test_cli_schedule_compare_and_sensitivity(scene, tmp_path, write_toml):
     res = runner.invoke(app, ["compare", str(a), str(b), *args])
     assert res.exit_code == 0, res.stderr
     assert "Testland" in res.stdout and "methods.manual.teams" in res.stdout
+    # --teams applies to both runs, as in report: one manual team makes A's ready date later
+    dates = {}
+    for extra in ([], ["--teams", "manual=1"]):
+        out = tmp_path / f"cmp{len(extra)}.csv"
+        res = runner.invoke(app, ["compare", str(a), str(b), *args, *extra, "--csv", str(out)])
+        assert res.exit_code == 0, res.stderr
+        rows = [r.split(",") for r in out.read_text().splitlines()]
+        dates[len(extra)] = next(r[2] for r in rows if r[1] == "extraction_ready_date_p50")
+    assert dates[2] > dates[0]
     res = runner.invoke(app, ["report", *args, "--teams", "manual=lots"])
     assert res.exit_code == 2 and "--teams" in res.stderr
     res = runner.invoke(app, ["report", *args, "--teams", "manuall=3"])

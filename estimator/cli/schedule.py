@@ -123,13 +123,20 @@ def compare(
     seed: opt.Seed = opt.DEFAULT_SEED,
     start_date: opt.StartDate = None,
     access_date: opt.AccessDate = None,
+    teams: opt.Teams = None,
+    priority: opt.Priority = None,
+    workers: opt.Workers = None,
+    scheduler: opt.Scheduler = None,
     csv_path: Annotated[
         Path | None, typer.Option("--csv", help="Write the comparison as CSV to this file.")
     ] = None,
     verbose: opt.Verbose = 0,
     quiet: opt.Quiet = 0,
 ) -> None:
-    """Compare two parameter files on the same data: P50 figures per region, B minus A."""
+    """Compare two parameter files on the same data: P50 figures per region, B minus A.
+
+    --teams and --priority apply to both runs (they override both files' teams).
+    """
     from .. import io as dio
     from .. import report as rep
     from ..pipeline import compare as run_compare
@@ -152,7 +159,10 @@ def compare(
         no_control=no_control,
         start_date=start_date,
         access_date=access_date,
-        teams=None,
+        priority=priority,
+        teams=teams,
+        workers=workers,
+        scheduler=scheduler,
     )
     a, b = with_progress(
         quiet,
