@@ -226,6 +226,7 @@ def test_cli_schedule_compare_and_sensitivity(scene, tmp_path, write_toml):
     res = runner.invoke(app, ["schedule", *args, "--csv", str(csv_path)])
     assert res.exit_code == 0, res.stderr
     assert "Timeline" in res.stdout and csv_path.read_text().startswith("rank,id,name")
+    assert not [line for line in res.stdout.splitlines() if line != line.rstrip()]
     png = tmp_path / "t.png"
     res = runner.invoke(app, ["report", *args, "--sensitivity", "--sensitivity-png", str(png)])
     assert res.exit_code == 0, res.stderr

@@ -89,6 +89,9 @@ def test_cli_regions(scene, tmp_path):
     assert [row["name"] for row in rows] == ["West", "East"]
     assert rows[0]["hazard_area_m2_low"] == pytest.approx(900_000, rel=1e-5)
     assert rows[0]["name"] == "West" and rows[0]["cost_usd_mode"] > 0
+    res = runner.invoke(app, [*args, "--params", str(DEFAULT_PARAMS)])  # the table
+    assert res.exit_code == 0 and "Whole regions" in res.stdout
+    assert not [line for line in res.stdout.splitlines() if line != line.rstrip()]
     res = runner.invoke(app, [*args, "--workers", "0"])
     assert res.exit_code == 2 and "--workers" in res.output
     res = runner.invoke(app, [*args, "--region", "Atlantis"])

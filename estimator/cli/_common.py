@@ -235,6 +235,18 @@ def parse_teams(value: str | None) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+def print_table(console, table) -> None:
+    """Print a rich table with its title as a line of its own.
+
+    As a table title, rich pads the line to the table's width: ~200 trailing spaces in a pipe
+    or a file.
+    """
+    if table.title:
+        title, table.title = str(table.title), None
+        console.print(title, markup=False)
+    console.print(table)
+
+
 def check_output_paths(**paths: Path | None) -> None:
     """Refuse, before any work, output paths that cannot be written (exit 2).
 

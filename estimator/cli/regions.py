@@ -24,6 +24,7 @@ from ._common import (
     check_output_paths,
     err_console,
     handle_errors,
+    print_table,
     setup_logging,
 )
 
@@ -263,7 +264,7 @@ def regions(
 
     if fmt is Format.table and output is None:
         out = Console(soft_wrap=False, highlight=False, width=200)
-        out.print(_table(result))
+        print_table(out, _table(result))
         for note in _notes(result):
             out.print(f"  {note}", markup=False)
         return
@@ -275,7 +276,7 @@ def regions(
         text = _markdown(result)
     else:
         buf = Console(record=True, width=200, file=io.StringIO(), highlight=False)
-        buf.print(_table(result))
+        print_table(buf, _table(result))
         for note in _notes(result):
             buf.print(f"  {note}", markup=False)
         text = buf.export_text()

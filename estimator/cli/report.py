@@ -19,6 +19,7 @@ from ._common import (
     check_output_paths,
     err_console,
     handle_errors,
+    print_table,
     setup_logging,
 )
 from ._steps import run_step
@@ -222,19 +223,18 @@ def _print_table(console: Console, result, *, quiet: int, sensitivity: bool) -> 
         for line in head:
             console.print(line, style="dim", markup=False)
     for table in rep.render_tables(result):
-        # The region's line by itself (as a table title rich pads it to the table's width),
-        # and no table for a region without deposits.
-        title, table.title = str(table.title), None
-        console.print(title, markup=False)
-        if not title.endswith(": 0 deposit(s)"):
-            console.print(table)
+        # A region without deposits: its line, no table.
+        if str(table.title).endswith(": 0 deposit(s)"):
+            console.print(str(table.title), markup=False)
+            continue
+        print_table(console, table)
     if notes:
         console.print("Notes:", style="bold")
         for line in notes:
             console.print(f"  {line}", markup=False)
     if sensitivity:
         for table in rep.render_sensitivity(result):
-            console.print(table)
+            print_table(console, table)
 
 
 def _check_suffixes(**paths: Path | None) -> None:

@@ -17,6 +17,7 @@ from ._common import (
     check_output_paths,
     err_console,
     handle_errors,
+    print_table,
     setup_logging,
     with_progress,
 )
@@ -93,7 +94,7 @@ def schedule(
     if not quiet:
         for line in rep.caption_lines(result)[0]:
             out.print(line, style="dim", markup=False)
-    out.print(rep.render_schedule(result))
+    print_table(out, rep.render_schedule(result))
     for r in rep.to_json_dict(result)["regions"]:
         when = (r["extraction_ready_date"] or {}).get("p50")
         blocked = f"; {r['blocked_count']} blocked (no access)" if r["blocked_count"] else ""
@@ -186,5 +187,5 @@ def compare(
     if not quiet:
         out.print(f"A changes from the defaults: {changed_a}", style="dim", markup=False)
         out.print(f"B changes from the defaults: {changed_b}", style="dim", markup=False)
-    out.print(table)
+    print_table(out, table)
     sys.stdout.flush()
