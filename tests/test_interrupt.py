@@ -272,7 +272,43 @@ def test_a_stop_stays_a_stop_whatever_the_library_does_with_it(library):
 
     result = CliRunner().invoke(mini, [])
     assert result.exit_code == 143, result.output
-    assert result.stderr.strip() == "demine: interrupted (SIGTERM); no partial output was written"
+    what = (
+        "no partial output was written"
+        if library == "raises while unwinding"
+        else "received as the run finished; its outputs are complete"
+    )
+    assert result.stderr.strip() == f"demine: interrupted (SIGTERM); {what}"
+
+
+def test_a_swallowed_stop_is_honoured_at_the_next_progress_callback(tmp_path):
+    """Seen: Ctrl-C landed in logging's fork handlers, which swallow exceptions, and the run
+    went on to write its output. The progress callbacks (a quiet run's too) check for it."""
+    import typer
+    from typer.testing import CliRunner
+
+    from estimator.cli._common import handle_errors, with_progress
+    from estimator.io import write_text
+
+    mini = typer.Typer()
+
+    @mini.command()
+    @handle_errors
+    def work(path: Path) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(10)
+        except BaseException as exc:  # the library that swallows it, as Python does in a
+            sys.unraisablehook(  # fork handler: no "Exception ignored" traceback is printed
+                type("Info", (), {"exc_value": exc, "exc_type": type(exc)})()
+            )
+        with_progress(1, lambda progress: progress(0.5, "half way"))
+        write_text("never", path)
+
+    target = tmp_path / "out.json"
+    result = CliRunner().invoke(mini, [str(target)])
+    assert result.exit_code == 130, result.output
+    assert result.stderr.strip() == "demine: interrupted (SIGINT); no partial output was written"
+    assert not list(tmp_path.iterdir())
 
 
 def test_atomic_path_removes_its_temporary_file_on_any_exception(tmp_path):

@@ -64,6 +64,27 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+class StoppedAfterFinish(Stopped):
+    """A stop that a library swallowed, noticed only once the command had finished."""
+
+
+#: The stop signal received during the current command, if any. The handler raises where the
+#: signal lands; code that swallows exceptions (logging's fork handlers, a ``__del__``) can eat
+#: that, so the progress callbacks look here too (:func:`stop_checkpoint`).
+_STOP: list[int] = []
+
+
+def stop_checkpoint() -> None:
+    """Raise ``Stopped`` if a stop signal arrived and its exception was swallowed."""
+    if _STOP:
+        raise Stopped(_STOP[0])
+
+
+def checkpoint_only(fraction: float, message: str) -> None:
+    """Show nothing; honour a pending stop (the progress callback of a quiet run)."""
+    stop_checkpoint()
+
+
 @contextlib.contextmanager
 def _stop_signals_raise():
     """Turn SIGTERM (and SIGINT) into ``Stopped`` while a command runs; restore after.
@@ -75,7 +96,8 @@ def _stop_signals_raise():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received: list[int] = []
+    received = _STOP
+    received.clear()
 
     def stop(signum: int, frame: Any) -> None:
         # A second signal ends the process at once: the first one's cleanup is under way.
@@ -87,6 +109,15 @@ def _stop_signals_raise():
     previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
     for sig in _STOP_SIGNALS:
         signal.signal(sig, stop)
+    # Where Python swallows the stop itself (a fork handler, a __del__), it would print its
+    # traceback as "Exception ignored in ...": the stop is recorded, so say nothing there.
+    unraisable = sys.unraisablehook
+
+    def quiet_stops(info: Any) -> None:
+        if not isinstance(info.exc_value, Stopped):
+            unraisable(info)
+
+    sys.unraisablehook = quiet_stops
     try:
         yield
     except Stopped:
@@ -96,11 +127,13 @@ def _stop_signals_raise():
             raise Stopped(received[0]) from exc
         raise
     else:
-        if received:  # a library swallowed the interruption: honour it all the same
-            raise Stopped(received[0])
+        if received:  # a library swallowed the interruption, and the command finished
+            raise StoppedAfterFinish(received[0])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        sys.unraisablehook = unraisable
+        received.clear()
 
 
 def _read_failure(exc: BaseException) -> str | None:
@@ -145,9 +178,11 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt as exc:
             signum = getattr(exc, "signum", signal.SIGINT)
             name = signal.Signals(signum).name
-            err_console().print(
-                f"demine: interrupted ({name}); no partial output was written", markup=False
-            )
+            if isinstance(exc, StoppedAfterFinish):
+                what = "received as the run finished; its outputs are complete"
+            else:
+                what = "no partial output was written"
+            err_console().print(f"demine: interrupted ({name}); {what}", markup=False)
             raise typer.Exit(128 + signum) from None
         except BrokenPipeError:
             raise typer.Exit(EXIT_FAILURE) from None
@@ -317,7 +352,7 @@ def with_progress(quiet: int, job: Callable[[Callable[[float, str], None] | None
     """Run ``job(progress)`` with a rich progress bar on stderr when it is a terminal."""
     err = err_console()
     if quiet or not err.is_terminal:
-        return job(None)
+        return job(checkpoint_only)
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
@@ -342,6 +377,7 @@ def bar_callback(bar, description: str) -> Callable[[float, str], None]:
     last = [-1.0]
 
     def update(fraction: float, message: str) -> None:
+        stop_checkpoint()
         now = time.monotonic()
         redraw = fraction >= 1.0 or now - last[0] >= 0.1
         bar.update(task, completed=fraction, description=message[:40], refresh=redraw)

@@ -22,10 +22,12 @@ from ._common import (
     bar_callback,
     check_hazard_options,
     check_output_paths,
+    checkpoint_only,
     err_console,
     handle_errors,
     print_table,
     setup_logging,
+    stop_checkpoint,
 )
 
 logger = logging.getLogger(__name__)
@@ -164,6 +166,7 @@ class _LineProgress:
         self.last = self.start
 
     def __call__(self, frac: float, msg: str) -> None:
+        stop_checkpoint()
         now = time.monotonic()
         if now - self.last < self.every_s or frac <= 0 or frac >= 1:
             return
@@ -260,7 +263,7 @@ def regions(
         ) as bar:
             result = run(bar_callback(bar, "overlay"))
     else:
-        result = run(_LineProgress(err) if quiet == 0 else None)
+        result = run(_LineProgress(err) if quiet == 0 else checkpoint_only)
 
     if fmt is Format.table and output is None:
         out = Console(soft_wrap=False, highlight=False, width=200)
