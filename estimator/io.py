@@ -396,11 +396,18 @@ def read_vector(
                 notes.append(note)
                 logger.warning("%s: %s", p, note)
 
+            csv_options, lonlat_csv = _csv_point_options(p)
+
             def read(enc: str | None):
                 src = _source(p)
                 try:
                     return gpd.read_file(
-                        src, layer=layer, engine="pyogrio", on_invalid="ignore", encoding=enc
+                        src,
+                        layer=layer,
+                        engine="pyogrio",
+                        on_invalid="ignore",
+                        encoding=enc,
+                        **csv_options,
                     )
                 finally:
                     if src is not p:
@@ -439,7 +446,17 @@ def read_vector(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputDataError(f"{p}: cannot read the {what} layer ({first})") from None
     if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame):
-        raise InputDataError(f"{p}: the {what} layer has no geometry column")
+        hint = (
+            "; a CSV needs longitude/latitude columns (or x/y with --assume-crs) or a WKT column"
+            if p.suffix.lower() == ".csv"
+            else ""
+        )
+        raise InputDataError(f"{p}: the {what} layer has no geometry column{hint}")
+    if gdf.crs is None and lonlat_csv and assume_crs is None:
+        note = "coordinates from longitude/latitude columns, read as WGS84 (EPSG:4326)"
+        notes.append(note)
+        logger.info("%s: %s", p, note)
+        gdf = gdf.set_crs("EPSG:4326")
     if gdf.crs is None:
         if assume_crs is None:
             raise CRSMismatchError(
@@ -449,6 +466,31 @@ def read_vector(
         gdf = gdf.set_crs(assume_crs)
     gdf.attrs["demine_notes"] = notes
     return gdf
+
+
+#: CSV columns read as point coordinates (first match, case-insensitive): longitude/latitude
+#: names are taken as WGS84, x/y names need --assume-crs.
+_CSV_LON = ("longitude", "lon", "lng", "long")
+_CSV_LAT = ("latitude", "lat")
+_CSV_X = ("x", "easting")
+_CSV_Y = ("y", "northing")
+
+
+def _csv_point_options(p: Path) -> tuple[dict[str, str], bool]:
+    """GDAL open options that read a CSV's coordinate columns as points, and whether lon/lat."""
+    if p.suffix.lower() != ".csv" or not p.is_file():
+        return {}, False
+    import csv
+
+    with p.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+        header = [h.strip().lower() for h in next(csv.reader(f), [])]
+    for xs, ys, lonlat in ((_CSV_LON, _CSV_LAT, True), (_CSV_X, _CSV_Y, False)):
+        x = next((h for h in header if h in xs), None)
+        y = next((h for h in header if h in ys), None)
+        if x and y:
+            options = {"X_POSSIBLE_NAMES": x, "Y_POSSIBLE_NAMES": y, "KEEP_GEOM_COLUMNS": "NO"}
+            return options, lonlat
+    return {}, False
 
 
 @dataclass(frozen=True, slots=True)

@@ -589,3 +589,33 @@ def test_third_party_fixtures_as_deposits(scene, tmp_path, relative, n_features)
         assert_complete(doc, n_features)
         assert len(json.loads(out.read_text())["features"]) == n_features
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_deposits_as_a_csv_of_coordinates(tmp_path):
+    """A CSV of points: longitude/latitude columns are WGS84; x/y need --assume-crs."""
+    from typer.testing import CliRunner
+
+    from estimator.cli import app
+
+    runner = CliRunner()
+    ll = tmp_path / "ll.csv"
+    ll.write_text("name,Longitude,Latitude\nA,37.8,47.9\n", encoding="utf-8")
+    args = ["report", "--point-radius-m", "2000", "--draws", "20", "--format", "json", "-q"]
+    res = runner.invoke(app, [*args, "--deposits", str(ll)])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)["deposits"][0]
+    assert d["name"] == "A" and d["region"] == "Donetsk"
+    # a 2000 m disc and the default 500 m buffer around it
+    assert d["footprint_area_m2"] == pytest.approx(np.pi * 2500**2, rel=1e-3)
+    xy = tmp_path / "xy.csv"  # the same point in UTM 37N
+    xy.write_text("name,x,y\nA,409758.6,5305451.8\n", encoding="utf-8")
+    res = runner.invoke(app, [*args, "--deposits", str(xy)])
+    assert res.exit_code == 2 and "--assume-crs" in res.output
+    res = runner.invoke(app, [*args, "--deposits", str(xy), "--assume-crs", "EPSG:32637"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["deposits"][0]["region"] == "Donetsk"
+    bare = tmp_path / "bare.csv"
+    bare.write_text("name,value\nA,1\n", encoding="utf-8")
+    res = runner.invoke(app, [*args, "--deposits", str(bare)])
+    assert res.exit_code == 2
+    assert "a CSV needs longitude/latitude columns" in " ".join(res.output.split())
