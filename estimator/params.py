@@ -525,10 +525,10 @@ def parse_params(
             mwhere = f"[{where}.clearance_mix] {method_name}"
             if method_name not in clearance_names:
                 close = difflib.get_close_matches(method_name, clearance_names, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else ""
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ParameterError(
                     f"{source}: [{where}.clearance_mix] unknown clearance method "
-                    f"{method_name!r}: use one of {', '.join(clearance_names)} {hint}".rstrip()
+                    f"{method_name!r}: use one of {', '.join(clearance_names)}{hint}"
                 )
             s = _number(ctx, share, mwhere)
             if not 0 <= s <= 1:

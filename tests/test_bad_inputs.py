@@ -619,3 +619,16 @@ def test_deposits_as_a_csv_of_coordinates(tmp_path):
     res = runner.invoke(app, [*args, "--deposits", str(bare)])
     assert res.exit_code == 2
     assert "a CSV needs longitude/latitude columns" in " ".join(res.output.split())
+
+
+def test_a_run_where_no_deposit_can_be_assessed_says_so(tmp_path, make_vector):
+    from shapely.geometry import Point
+    from typer.testing import CliRunner
+
+    from estimator.cli import app
+
+    points = make_vector([Point(37.5, 48.0), Point(37.6, 48.1)], name=["P", "Q"])
+    res = CliRunner().invoke(app, ["report", "--deposits", str(points), "--draws", "20"])
+    assert res.exit_code == 0, res.output  # every deposit is listed, with its reason
+    assert "none of the 2 deposit(s) could be assessed" in " ".join(res.stderr.split())
+    assert "point without a radius" in res.stdout

@@ -166,6 +166,13 @@ def report(
         ),
     )
 
+    unusable = [d for d in result.deposits if d.status == "invalid"]
+    if unusable and len(unusable) == len(result.deposits) and quiet < 2:
+        err.print(
+            f"demine: warning: none of the {len(unusable)} deposit(s) could be assessed (all "
+            "invalid); their reasons say why",
+            markup=False,
+        )
     if sensitivity_png is not None:
         from .. import plot
 
