@@ -153,12 +153,9 @@ def read_hazard_areas(
     from .io import read_vector
 
     path = Path(path)
-    gdf = read_vector(path, what="hazardous areas", option=option, assume_crs=assume_crs)
-    if len(gdf) == 0:
-        raise InputDataError(
-            f"{path}: the hazardous-area layer has no features; give the layer that holds the "
-            f"polygons (FILE|layername=NAME), or drop {option}"
-        )
+    gdf = read_vector(
+        path, what="hazardous-area", option=option, assume_crs=assume_crs, require_features=True
+    )
     columns = {str(c).lower(): c for c in gdf.columns}
     col = columns.get(class_field.lower())
     if col is None:

@@ -337,6 +337,7 @@ def read_vector(
     option: str,
     assume_crs: str | None = None,
     layer: str | int | None = None,
+    require_features: bool = False,
 ):
     """Read a vector layer (any OGR format) into a GeoDataFrame, with clear errors.
 
@@ -352,6 +353,9 @@ def read_vector(
         CRS to use when the file declares none (e.g. "EPSG:4326").
     layer : str or int, optional
         Layer of a multi-layer source. By default the only layer that holds geometries.
+    require_features : bool
+        A layer without features is an error (deposits, regions: an empty layer is most
+        often the wrong one of a file).
 
     Returns
     -------
@@ -362,7 +366,8 @@ def read_vector(
     Raises
     ------
     InputDataError
-        If the file is missing, empty or unreadable, holds several layers with geometries and
+        If the file is missing, empty or unreadable (or has no features and they are
+        required), holds several layers with geometries and
         none is named, or has no CRS and ``assume_crs`` is not given (``CRSMismatchError``);
         also if ``assume_crs`` is not a CRS.
     """
@@ -445,6 +450,11 @@ def read_vector(
     except (ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputDataError(f"{p}: cannot read the {what} layer ({first})") from None
+    if require_features and len(gdf) == 0:
+        raise InputDataError(
+            f"{p}: the {what} layer has no features; give the layer that holds them "
+            "(FILE|layername=NAME)"
+        )
     if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame):
         hint = (
             "; a CSV needs longitude/latitude columns (or x/y with --assume-crs) or a WKT column"

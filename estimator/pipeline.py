@@ -421,9 +421,9 @@ def _lonlat_polygons(gdf, path: Path, what: str, label_of) -> list[shapely.Geome
 
 
 def _read_regions(path: Path, assume_crs: str | None) -> tuple[list[str], list[shapely.Geometry]]:
-    gdf = read_vector(path, what="regions", option="--regions", assume_crs=assume_crs)
-    if len(gdf) == 0:
-        raise InputDataError(f"{path}: the regions layer has no features")
+    gdf = read_vector(
+        path, what="regions", option="--regions", assume_crs=assume_crs, require_features=True
+    )
     columns = {c.lower(): c for c in gdf.columns}
     name_col = columns.get("name")
     if name_col is None:
@@ -707,10 +707,12 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
     control_path = None if inputs.no_control else _default(inputs.control, "control")
 
     gdf = read_vector(
-        deposits_path, what="deposits", option="--deposits", assume_crs=inputs.assume_crs
+        deposits_path,
+        what="deposits",
+        option="--deposits",
+        assume_crs=inputs.assume_crs,
+        require_features=True,
     )
-    if len(gdf) == 0:
-        raise InputDataError(f"{deposits_path}: the deposits layer has no features")
     prepared = _prepare_deposits(
         gdf,
         buffer_m=params.general.footprint_buffer_m,

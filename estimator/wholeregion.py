@@ -108,9 +108,9 @@ class WholeRegionReport:
 
 
 def _read_regions(path: Path, assume_crs: str | None) -> tuple[list[str], list[shapely.Geometry]]:
-    gdf = read_vector(path, what="regions", option="--regions", assume_crs=assume_crs)
-    if len(gdf) == 0:
-        raise InputDataError(f"{path}: the regions layer has no features")
+    gdf = read_vector(
+        path, what="regions", option="--regions", assume_crs=assume_crs, require_features=True
+    )
     columns = {c.lower(): c for c in gdf.columns}
     name_col = columns.get("name")
     if name_col is None:
