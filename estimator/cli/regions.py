@@ -121,6 +121,12 @@ def _notes(result) -> list[str]:
     return [f"{r.name}: {note}" for r in result.regions for note in r.notes]
 
 
+def _print(console: Console, result) -> None:
+    print_table(console, _table(result))
+    for note in _notes(result):
+        console.print(f"  {note}", markup=False)
+
+
 def _markdown(result) -> str:
     head = ["Region", "Area km²", *(f"{n} km²" for n in result.class_names)]
     expected = _has_expected(result)
@@ -266,10 +272,7 @@ def regions(
         result = run(_LineProgress(err) if quiet == 0 else checkpoint_only)
 
     if fmt is Format.table and output is None:
-        out = Console(soft_wrap=False, highlight=False, width=200)
-        print_table(out, _table(result))
-        for note in _notes(result):
-            out.print(f"  {note}", markup=False)
+        _print(Console(soft_wrap=False, highlight=False, width=200), result)
         return
     if fmt is Format.json:
         text = json.dumps({"demine": result.meta, "regions": _rows(result)}, indent=2) + "\n"
@@ -279,9 +282,7 @@ def regions(
         text = _markdown(result)
     else:
         buf = Console(record=True, width=200, file=io.StringIO(), highlight=False)
-        print_table(buf, _table(result))
-        for note in _notes(result):
-            buf.print(f"  {note}", markup=False)
+        _print(buf, result)
         text = buf.export_text()
     if output is not None:
         dio.write_text(text, output)

@@ -126,8 +126,11 @@ def report(
     from ..pipeline import estimate
 
     setup_logging(verbose, quiet)
-    check_output_paths(output=output, geojson=geojson, **{"sensitivity-png": sensitivity_png})
-    check_output_paths(**{"regions-csv": regions_csv})
+    check_output_paths(
+        output=output,
+        geojson=geojson,
+        **{"sensitivity-png": sensitivity_png, "regions-csv": regions_csv},
+    )
     check_output_paths(gpkg=gpkg, html=html, map=map_png, **{"hazard-geojson": hazard_geojson})
     _check_suffixes(gpkg=gpkg, map=map_png)
     inputs = build_inputs(
