@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import shapely
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from .aggregate import FIGURES, DepositResult, HazardProbability, RegionResult
 from .errors import EstimatorError
@@ -31,6 +34,7 @@ __all__ = [
     "data_credits",
     "deposit_properties",
     "embedded_inputs",
+    "fit_table",
     "markdown_document",
     "parameter_comments",
     "parameter_rows",
@@ -605,7 +609,7 @@ def render_tables(report: Report) -> list[Table]:
     """Build one rich table per region (deposit rows plus a totals row)."""
     show_range = report.meta["draws"] > 1
     tables = []
-    numeric_from = 3
+    header = _header(report)
     for r, members in _by_region(report):
         t = Table(
             title=f"{r.name}: {r.deposit_count} deposit(s)",
@@ -613,8 +617,9 @@ def render_tables(report: Report) -> list[Table]:
             show_footer=False,
             caption_justify="left",
         )
-        for i, col in enumerate(_header(report)):
-            numeric = i >= numeric_from
+        for i, col in enumerate(header):
+            # Deposit, Control, Status and the cost driver (last) are text; the rest figures.
+            numeric = 3 <= i < len(header) - 1
             t.add_column(
                 col, justify="right" if numeric else "left", overflow="fold", no_wrap=numeric
             )
@@ -624,6 +629,51 @@ def render_tables(report: Report) -> list[Table]:
         t.add_row(*_total_cells(report, r, show_range), style="bold")
         tables.append(t)
     return tables
+
+
+#: Narrowest a text column (name, status, reason) gets when a table is wider than the console.
+TEXT_MIN_WIDTH = 10
+
+
+def fit_table(table: Table, console: Console) -> None:
+    """Fix the column widths of ``table`` so that it prints at ``console.width`` with no digit lost.
+
+    Print the table with ``console.print(table, crop=False)`` afterwards. Numbers are the
+    ``no_wrap`` columns of the table builders: they keep the width of their widest line
+    (their header wraps at words instead). Text columns keep their longest word, up to
+    :data:`TEXT_MIN_WIDTH` characters, and wrap or fold below that. The column with the most to
+    spare above its minimum gives way first. A table that fits is left alone.
+
+    rich alone squeezes a table that is too wide evenly, down to zero width, and crops numbers
+    without an ellipsis: a wrong figure that looks right. So when even the minimum widths do not
+    fit, the table is printed wider than the console and the terminal wraps its lines: harder
+    to read, but every figure is whole.
+    """
+    wide = console.options.update_width(1_000_000)
+    natural_total = Measurement.get(console, wide, table).maximum
+    if natural_total <= console.width:
+        return
+    natural, least = [], []
+    for col in table.columns:
+        head = Measurement.get(console, wide, col.header)
+        cells = [Measurement.get(console, wide, c) for c in col.cells]
+        natural.append(max([head.maximum, *(m.maximum for m in cells)]))
+        word = min(max([head.minimum, *(m.minimum for m in cells)]), TEXT_MIN_WIDTH)
+        whole = max([0, *(m.maximum for m in cells)]) if col.no_wrap else 0
+        least.append(max(word, whole))
+        if col.no_wrap and isinstance(col.header, str):
+            col.header = Text(col.header, no_wrap=False)  # a header may wrap, not its figures
+    frame = natural_total - sum(natural)  # borders and padding
+    widths, excess = natural, natural_total - console.width
+    while excess > 0:  # narrow the column with the most to spare, one character at a time
+        i = max(range(len(widths)), key=lambda j: widths[j] - least[j])
+        if widths[i] == least[i]:
+            break  # all at their minimum: wider than the console
+        widths[i] -= 1
+        excess -= 1
+    for col, width in zip(table.columns, widths, strict=True):
+        col.width = width
+    table.width = frame + sum(widths)  # may exceed the console: rich must not squeeze it
 
 
 def caption_lines(report: Report) -> tuple[list[str], list[str]]:
@@ -683,7 +733,8 @@ def render_sensitivity(report: Report, *, top: int = 10) -> list[Table]:
                 title_justify="left",
             )
             for col in ("Parameter", "At low", "At high", "Swing"):
-                table.add_column(col, justify="left" if col == "Parameter" else "right")
+                text = col == "Parameter"
+                table.add_column(col, justify="left" if text else "right", no_wrap=not text)
             for row in _swing_rows(report, t[key], dates, top):
                 table.add_row(*row)
             tables.append(table)
@@ -774,7 +825,9 @@ def render_schedule(report: Report) -> Table:
         "Ready (P50)",
         "P10..P90",
     ):
-        t.add_column(col, justify="right" if col == "#" else "left")
+        # The phase spans ("2027-03 -> 2028-05") may wrap between their dates.
+        whole = col in ("#", "Ready (P50)", "P10..P90")
+        t.add_column(col, justify="right" if col == "#" else "left", no_wrap=whole, overflow="fold")
     for row in schedule_rows(report):
 
         def span(ph: str, row: dict[str, Any] = row) -> str:

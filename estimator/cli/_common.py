@@ -271,15 +271,19 @@ def parse_teams(value: str | None) -> tuple[tuple[str, int], ...]:
 
 
 def print_table(console, table) -> None:
-    """Print a rich table with its title as a line of its own.
+    """Print a rich table with its title as a line of its own, every figure whole.
 
     As a table title, rich pads the line to the table's width: ~200 trailing spaces in a pipe
-    or a file.
+    or a file. A table too wide for the console is printed wider, not cropped (see
+    :func:`estimator.report.fit_table`).
     """
+    from ..report import fit_table
+
     if table.title:
         title, table.title = str(table.title), None
         console.print(title, markup=False)
-    console.print(table)
+    fit_table(table, console)
+    console.print(table, crop=False)
 
 
 def check_output_paths(**paths: Path | None) -> None:

@@ -89,18 +89,19 @@ def _table(result) -> Table:
         ),
         title_justify="left",
     )
-    t.add_column("Region")
-    t.add_column("Area km²", justify="right")
-    for name in result.class_names:
-        t.add_column(f"{name} km²", justify="right")
-    t.add_column("Unknown km²", justify="right")
+    t.add_column("Region", overflow="fold")
     expected = _has_expected(result)
-    if expected:
-        t.add_column("Expected hazard km²", justify="right")
-    t.add_column("TS km²", justify="right")
-    t.add_column("Clearance km²", justify="right")
-    t.add_column("Team-days", justify="right")
-    t.add_column("Cost", justify="right")
+    for col in (
+        "Area km²",
+        *(f"{name} km²" for name in result.class_names),
+        "Unknown km²",
+        *(["Expected hazard km²"] if expected else []),
+        "TS km²",
+        "Clearance km²",
+        "Team-days",
+        "Cost",
+    ):
+        t.add_column(col, justify="right", no_wrap=True)
     for r in result.regions:
         f = r.figures
         t.add_row(
@@ -272,7 +273,11 @@ def regions(
         result = run(_LineProgress(err) if quiet == 0 else checkpoint_only)
 
     if fmt is Format.table and output is None:
-        _print(Console(soft_wrap=False, highlight=False, width=200), result)
+        # A pipe or file gets the full width; a terminal its own.
+        out = Console(soft_wrap=False, highlight=False)
+        if not out.is_terminal:
+            out = Console(soft_wrap=False, highlight=False, width=200)
+        _print(out, result)
         return
     if fmt is Format.json:
         text = json.dumps({"demine": result.meta, "regions": _rows(result)}, indent=2) + "\n"

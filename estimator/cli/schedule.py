@@ -176,7 +176,8 @@ def compare(
         dio.write_text(rep.compare_csv(rows), csv_path)
     table = Table(title=f"A = {params_a}   B = {params_b}", title_justify="left")
     for col in ("Region", "Figure (P50)", "A", "B", "B - A", "Change"):
-        table.add_column(col, justify="left" if col in ("Region", "Figure (P50)") else "right")
+        text = col in ("Region", "Figure (P50)")
+        table.add_column(col, justify="left" if text else "right", no_wrap=not text)
     for row in rows:
         table.add_row(*rep.compare_cells(row))
     out = Console(highlight=False)
