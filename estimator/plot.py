@@ -96,12 +96,39 @@ def tornado_png(report: Report, *, top: int = 10, dpi: int = 150) -> bytes:
     for ax, (title, swings, scale) in zip(axes[:, 0], panels, strict=True):
         labels = [short_parameter(s.parameter) for s in swings][::-1]
         base = swings[0].base * scale
+        ends = [v * scale for s in swings for v in (s.at_low, s.at_high)]
+        finite = [base, *(v for v in ends if math.isfinite(v))]
+        reach = max(finite) - min(finite) or abs(base) or 1.0
+        # A date never reached within the schedule's horizon: a hatched bar to the chart's
+        # edge, marked "never" (it is often the largest swing of all, so it must show).
+        edge = {1: max(finite) + 0.3 * reach, -1: min(finite) - 0.3 * reach}
         for y, s in enumerate(swings[::-1]):
-            lo, hi = s.at_low * scale, s.at_high * scale
-            if not (math.isfinite(lo) and math.isfinite(hi)):
-                continue
-            ax.barh(y, lo - base, left=base, color="#4c72b0", height=0.6)
-            ax.barh(y, hi - base, left=base, color="#dd8452", height=0.6)
+            for value, color in ((s.at_low, "#4c72b0"), (s.at_high, "#dd8452")):
+                end = value * scale
+                never = not math.isfinite(end)
+                if never:
+                    end = edge[1 if end > 0 else -1]
+                ax.barh(
+                    y,
+                    end - base,
+                    left=base,
+                    color=color,
+                    height=0.6,
+                    hatch="//" if never else None,
+                    edgecolor="white" if never else None,
+                )
+                if never:
+                    ha = "left" if end > base else "right"
+                    ax.text(
+                        end,
+                        y,
+                        " never " if ha == "left" else "never ",
+                        va="center",
+                        ha=ha,
+                        fontsize=7,
+                    )
+        if any(not math.isfinite(v) for v in ends):
+            ax.set_xlim(edge[-1] - 0.15 * reach, edge[1] + 0.15 * reach)
         ax.axvline(base, color="black", linewidth=0.8)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         ax.set_title(title, fontsize=10, loc="left")

@@ -881,12 +881,14 @@ def compare_rows(a: Report, b: Report) -> list[dict[str, Any]]:
         if ra.ready_day and rb.ready_day:
             x, y = ra.ready_day["p50"], rb.ready_day["p50"]
             diff = round(y - x) if math.isfinite(x) and math.isfinite(y) else None
+        # No ready date: no deposit of the region can be reached (no access date given, or
+        # all occupied), or the work outlasts the schedule's horizon ("never").
         rows.append(
             {
                 "region": ra.name,
                 "figure": "extraction_ready_date_p50",
-                "a": da.get("p50"),
-                "b": db.get("p50"),
+                "a": da.get("p50") or ("no access" if ra.ready_day is None else None),
+                "b": db.get("p50") or ("no access" if rb.ready_day is None else None),
                 "difference": diff,
                 "change_percent": None,
             }
