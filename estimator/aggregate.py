@@ -22,6 +22,7 @@ __all__ = [
     "quantities",
     "quantities_of",
     "quantity",
+    "share_text",
     "sum_by_group",
 ]
 
@@ -29,6 +30,16 @@ __all__ = [
 UNASSIGNED_REGION = "(no region)"
 
 Quantity = dict[str, float]
+
+
+def share_text(share: float) -> str:
+    """Format a share as a percentage for notes: never 0.0 % if non-zero, nor 100.0 % for a part."""
+    if 0 < share < 0.0005:
+        return "<0.1%"
+    if 0.9995 <= share < 1:
+        return ">99.9%"
+    return f"{share:.1%}"
+
 
 #: The figures of the land-release model that add up across deposits, in report order.
 FIGURES = (

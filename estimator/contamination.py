@@ -116,13 +116,13 @@ def class_areas(
             overlays = overlay()
     else:
         overlays = overlay()
+    # A floating-point raster holds probabilities if they are all in 0-1 (banded), or if some
+    # value is not a whole number; whole numbers beyond 0-1 are class values (a class raster
+    # stored as floats), and those without a class are reported as such.
     probabilities = banded or (
         floating
         and not all(
-            float(v).is_integer() and int(v) in class_index
-            for va in overlays
-            if va is not None
-            for v in va.values.tolist()
+            float(v).is_integer() for va in overlays if va is not None for v in va.values.tolist()
         )
     )
     if probabilities and not params.probability_bands:

@@ -46,6 +46,7 @@ from pyproj.exceptions import CRSError
 from rasterio.features import rasterize
 from rasterio.windows import Window
 
+from .control import CONTROL_CLASSES, control_classes
 from .errors import InputDataError, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -88,16 +89,6 @@ __all__ = [
 NODATA = 255
 #: Zone categories a hazard model gives intensities to (``[zones]``).
 ZONE_CATEGORIES = ("occupied_since_2014", "occupied", "contested", "liberated")
-#: Control-layer class values accepted, and the zone category each one is.
-CONTROL_CLASSES: dict[str, str] = {
-    "russian_controlled": "occupied",
-    "occupied": "occupied",
-    "occupied_before_2022": "occupied_since_2014",
-    "occupied_since_2014": "occupied_since_2014",
-    "contested_or_unknown": "contested",
-    "contested": "contested",
-    "liberated": "liberated",
-}
 #: Start of Russia's full-scale invasion; occupied polygons dated earlier are "since 2014".
 FULL_SCALE_INVASION = dt.date(2022, 2, 24)
 
@@ -2059,13 +2050,7 @@ def read_control_zones(
     columns = {str(c).lower(): c for c in gdf.columns}
     dcol = columns.get(date_field.lower())
     gdf = _to_crs(gdf, crs)
-    raw = gdf[ccol].astype(str).str.strip().str.lower()
-    unknown = sorted(set(raw) - set(CONTROL_CLASSES))
-    if unknown:
-        raise InputDataError(
-            f"{path}: {option}: field {ccol!r} value {unknown[0]!r} is not a control class; "
-            f"use one of {', '.join(CONTROL_CLASSES)}"
-        )
+    raw = control_classes(gdf[ccol], path, ccol, option)
     dates: list[dt.date | None] = [None] * len(gdf)
     if dcol is not None:
         dates = _dates(gdf[dcol], path, dcol)

@@ -360,8 +360,10 @@ def read_vector(
     Returns
     -------
     geopandas.GeoDataFrame
-        The features, with a CRS. ``attrs["demine_notes"]`` lists what was guessed (such as
-        the text encoding of a shapefile without a .cpg file).
+        The features, with a CRS. ``attrs["demine_notes"]`` lists what was guessed about
+        every feature (such as WGS84 for a CSV's longitude/latitude columns),
+        ``attrs["demine_text_notes"]`` what was guessed about their text (the encoding of a
+        shapefile without a .cpg file).
 
     Raises
     ------
@@ -391,14 +393,15 @@ def read_vector(
     p = _require_file(p, what, option)
     if p.is_file() and p.stat().st_size == 0:
         raise InputDataError(f"{p}: the {what} file is empty (0 bytes); give the real file")
-    notes: list[str] = []
+    notes: list[str] = []  # about every feature
+    text_notes: list[str] = []  # about the text of features (names with non-ASCII letters)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             layer = _pick_layer(p, what, option, layer if layer is not None else named)
             encoding, note = _guess_shapefile_encoding(p, layer)
             if note:
-                notes.append(note)
+                text_notes.append(note)
                 logger.warning("%s: %s", p, note)
 
             csv_options, lonlat_csv = _csv_point_options(p)
@@ -430,7 +433,7 @@ def read_vector(
                     f"{_LEGACY_ENCODING.upper()}, a guess; if names look wrong, save "
                     f"{p.name} as UTF-8"
                 )
-                notes.append(note)
+                text_notes.append(note)
                 logger.warning("%s: %s", p, note)
         for w in caught:
             logger.info("%s: %s", p, w.message)
@@ -469,12 +472,18 @@ def read_vector(
         gdf = gdf.set_crs("EPSG:4326")
     if gdf.crs is None:
         if assume_crs is None:
+            if p.suffix.lower() == ".csv":
+                raise CRSMismatchError(
+                    f"{p}: a CSV carries no CRS; pass --assume-crs EPSG:4326 if its "
+                    "coordinates are longitude/latitude, else the EPSG code they are in"
+                )
             raise CRSMismatchError(
                 f"{p}: the {what} layer has no CRS (missing .prj?); add one, or pass "
                 "--assume-crs EPSG:XXXX"
             )
         gdf = gdf.set_crs(assume_crs)
     gdf.attrs["demine_notes"] = notes
+    gdf.attrs["demine_text_notes"] = text_notes
     return gdf
 
 

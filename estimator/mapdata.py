@@ -116,8 +116,8 @@ def _fit(bounds: tuple[float, float, float, float], aspect: float) -> tuple[floa
 
 
 def _read_occupied(report: Report, to_map) -> shapely.Geometry | None:
+    from .control import OCCUPIED_CLASSES
     from .io import read_vector
-    from .pipeline import OCCUPIED_CLASSES
 
     inputs = report.meta.get("inputs", {})
     path = inputs.get("control")
@@ -126,7 +126,7 @@ def _read_occupied(report: Report, to_map) -> shapely.Geometry | None:
     gdf = read_vector(path, what="control zones", option="--control")
     columns = {c.lower(): c for c in gdf.columns}
     if "class" in columns:
-        gdf = gdf[gdf[columns["class"]].astype(str).str.lower().isin(OCCUPIED_CLASSES)]
+        gdf = gdf[gdf[columns["class"]].astype(str).str.strip().str.lower().isin(OCCUPIED_CLASSES)]
     when = report.meta.get("control_date")
     if when and "date" in columns:
         gdf = gdf[gdf[columns["date"]].astype(str).str.slice(0, 10) == when]

@@ -42,6 +42,11 @@ SCHEMA_VERSION = 1
 Distribution = Literal["triangular", "pert"]
 
 
+#: Largest footprint buffer accepted (metres): a typo's extra zeros would otherwise turn a
+#: deposit's surroundings into a whole oblast.
+MAX_BUFFER_M = 50_000.0
+
+
 @dataclass(frozen=True, slots=True)
 class Range:
     """An uncertain scalar: ``low <= mode <= high``, sampled by ``dist`` in Monte Carlo runs.
@@ -200,9 +205,10 @@ class Params:
 
     def with_buffer(self, footprint_buffer_m: float) -> Params:
         """Return a copy with another footprint buffer (the ``--buffer-m`` override)."""
-        if not math.isfinite(footprint_buffer_m) or footprint_buffer_m < 0:
+        if not 0 <= footprint_buffer_m <= MAX_BUFFER_M:  # (False for NaN)
             raise ParameterError(
-                f"--buffer-m = {footprint_buffer_m!r}: must be a finite number >= 0 (metres)"
+                f"--buffer-m = {footprint_buffer_m!r}: must be 0-{MAX_BUFFER_M:g} (metres); "
+                "a deposit's works reach a few kilometres at most"
             )
         general = dataclasses.replace(self.general, footprint_buffer_m=float(footprint_buffer_m))
         keys = tuple(sorted({*self.overridden_keys, "general.footprint_buffer_m"}))
@@ -608,8 +614,10 @@ def parse_params(
     buffer_m = _number(
         ctx, _require(ctx, gen_t, "footprint_buffer_m", "general"), "[general] footprint_buffer_m"
     )
-    if buffer_m < 0:
-        raise ctx.fail("[general] footprint_buffer_m", buffer_m, "must be >= 0 (metres)")
+    if not 0 <= buffer_m <= MAX_BUFFER_M:
+        raise ctx.fail(
+            "[general] footprint_buffer_m", buffer_m, f"must be 0-{MAX_BUFFER_M:g} (metres)"
+        )
     unknown = _string(
         ctx, _require(ctx, gen_t, "unknown_area_class", "general"), "[general] unknown_area_class"
     )

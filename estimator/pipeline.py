@@ -29,8 +29,10 @@ from .aggregate import (
     RegionResult,
     day_quantities,
     quantities_of,
+    share_text,
 )
 from .contamination import class_areas
+from .control import CONTROL_CLASSES, OCCUPIED_CLASSES, control_classes
 from .errors import InputDataError
 from .io import default_data, open_raster, read_vector
 from .model import DrawSet, LandRelease, release_land
@@ -55,7 +57,6 @@ Progress = Callable[[float, str], None]
 
 _LONLAT = pyproj.CRS.from_epsg(4326)
 #: Classes in a control layer that count as occupied (no access for humanitarian demining).
-OCCUPIED_CLASSES = ("russian_controlled", "occupied", "occupied_before_2022")
 #: Densify straight edges before reprojection so they stay straight in the source CRS.
 _DENSIFY_DEG = 0.002
 _DENSIFY_M = 200.0
@@ -296,6 +297,7 @@ def _prepare_deposits(
     geographic = bool(gdf.crs.is_geographic)
     to_lonlat = pyproj.Transformer.from_crs(gdf.crs, _LONLAT, always_xy=True)
     read_notes = list(gdf.attrs.get("demine_notes", ()))
+    text_notes = list(gdf.attrs.get("demine_text_notes", ()))
 
     out: list[_Prepared] = []
     for i, (row_id, geom) in enumerate(zip(ids, gdf.geometry, strict=True)):
@@ -310,8 +312,9 @@ def _prepare_deposits(
             notes=[id_notes[i]] if i in id_notes else [],
         )
         out.append(prep)
-        if read_notes and not (prep.name + prep.commodity).isascii():
-            prep.notes.extend(read_notes)
+        prep.notes.extend(read_notes)
+        if text_notes and not (prep.name + prep.commodity).isascii():
+            prep.notes.extend(text_notes)
         if uncertainty_col is not None and prep.geometry_quality != "published_area_disc":
             try:
                 km = float(row[uncertainty_col])
@@ -462,8 +465,14 @@ def _read_control(
     gdf = read_vector(path, what="control zones", option="--control", assume_crs=assume_crs)
     columns = {c.lower(): c for c in gdf.columns}
     class_col, date_col = columns.get("class"), columns.get("date")
-    if class_col is not None:
-        gdf = gdf[gdf[class_col].astype(str).str.lower().isin(OCCUPIED_CLASSES)]
+    if class_col is None:
+        fields = ", ".join(str(c) for c in gdf.columns if c != gdf.geometry.name) or "none"
+        raise InputDataError(
+            f"{path}: --control: no field 'class' (fields: {fields}); give each zone a class "
+            f"({', '.join(CONTROL_CLASSES)}), or run with --no-control"
+        )
+    classes = control_classes(gdf[class_col], path, class_col, "--control")
+    gdf = gdf[np.isin(classes, OCCUPIED_CLASSES)]
     snapshot: str | None = None
     if date_col is not None and len(gdf):
         parsed: list[dt.date] = []
@@ -515,7 +524,7 @@ def _status(
             f"{unknown_class!r}"
         )
     return "partial", (
-        f"{share:.1%} of the footprint has no contamination data; assessed as class "
+        f"{share_text(share)} of the footprint has no contamination data; assessed as class "
         f"{unknown_class!r}"
     )
 
@@ -557,10 +566,16 @@ def _default(path: Path | None, name: str) -> Path:
     return Path(path) if path is not None else getattr(default_data(), name)
 
 
-def _never_note(share: float) -> str:
-    """Say that a deposit's work is not done within the schedule's horizon in some draws."""
-    shown = "all" if share >= 1 else f"{max(share, 0.001):.1%} of the"
-    return f"never ready within the {HORIZON_YEARS}-year schedule in {shown} draws: mean date null"
+def _never_note(share: float, idle: list[str] = ()) -> str:
+    """Say that a deposit's work is not done within the schedule's horizon in some draws.
+
+    ``idle``: methods with no teams that the deposit needs (their work is never done).
+    """
+    shown = "all" if share >= 1 else f"{share_text(share)} of the"
+    note = f"never ready within the {HORIZON_YEARS}-year schedule in {shown} draws: mean date null"
+    if idle:
+        note += f" ({', '.join(idle)}: no teams, see --teams)"
+    return note
 
 
 def _probability_path(inputs: Inputs, raster_path: Path | None) -> Path | None:
@@ -665,6 +680,12 @@ def _overlay_probability(
             )
             continue
         high = -math.expm1(z.log_none_area[i] / cell_m2[i])
+        share = float(z.data_area_m2[i]) / geodesic_area_m2(fp)
+        if share < 0.999:
+            reasons[i] = (
+                f"probability data cover {share_text(share)} of the footprint; its expected "
+                "hazard area and P(any hazard) are for that part only"
+            )
         figures[i] = HazardProbability(
             expected_hazard_area_m2=float(z.value_area[i]),
             prob_any_hazard_low=min(float(z.low[i]), high),
@@ -736,6 +757,12 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
         for j, i in enumerate(valid_idx):
             if overlaps[j].max() > 0:
                 region_of[i] = region_names[int(np.argmax(overlaps[j]))]
+    for i in valid_idx:
+        if region_of[i] == UNASSIGNED_REGION:
+            prepared[i].notes.append(
+                f"outside every region of {regions_path.name}; if it should be inside, check "
+                "the deposits' CRS (or longitude/latitude order)"
+            )
 
     fp_area = np.array([geodesic_area_m2(f) if f is not None else 0.0 for f in footprints])
     occupied_share: list[float | None] = [None] * n
@@ -766,7 +793,7 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
         for i in valid_idx:
             share = polygons.covered_m2[i] / fp_area[i] if fp_area[i] else 0.0
             if share > 0:
-                prepared[i].notes.append(f"hazardous-area polygons cover {share:.1%}")
+                prepared[i].notes.append(f"hazardous-area polygons cover {share_text(share)}")
             if raster_path is None:
                 rest = max(0.0, fp_area[i] - polygons.covered_m2[i])
                 unknown_area[i] = outside_area[i] = rest
@@ -1144,10 +1171,12 @@ def run_model(
         progress(1.0, "model done")
 
     area_notes = check_accounting(assessment)
+    no_teams = [m for m in draws.method_names if params.method(m).teams == 0]
     results: list[DepositResult] = []
     for i in kept:
         p = prepared[i]
         d = per_deposit.get(i)
+        idle = [m for m in no_teams if d and d["days_by_method"][m]["mean"] > 0]
         if p.invalid_reason is not None:
             status, reason = "invalid", p.invalid_reason
         else:
@@ -1162,7 +1191,11 @@ def run_model(
                 status = "blocked"
         notes = [
             *p.notes,
-            *([_never_note(d["never"])] if d and d["never"] > 0 and status != "blocked" else []),
+            *(
+                [_never_note(d["never"], idle)]
+                if d and d["never"] > 0 and status != "blocked"
+                else []
+            ),
             *([area_notes[i]] if i in area_notes else []),
             *([assessment.probability_reason[i]] if i in assessment.probability_reason else []),
         ]

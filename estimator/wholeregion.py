@@ -23,6 +23,7 @@ import pyproj
 import shapely
 
 from . import __version__
+from .aggregate import share_text
 from .contamination import class_areas
 from .errors import InputDataError
 from .io import default_data, read_vector
@@ -158,7 +159,7 @@ def _notes(
     notes = []
     if polygons:
         share = covered_m2 / area_m2 if area_m2 else 0.0
-        notes.append(f"hazardous-area polygons cover {share:.1%}")
+        notes.append(f"hazardous-area polygons cover {share_text(share)}")
     if area_m2 <= 0 or unknown_m2 <= 1e-6 * area_m2:
         return notes
     if not raster:
@@ -171,7 +172,7 @@ def _notes(
             parts.append(f"{(unknown_m2 - outside_m2) / 1e6:,.1f} km² of nodata cells")
         why = " and ".join(parts)
     notes.append(
-        f"{unknown_m2 / area_m2:.1%} of the region ({unknown_m2 / 1e6:,.1f} km²) has no "
+        f"{share_text(unknown_m2 / area_m2)} of the region ({unknown_m2 / 1e6:,.1f} km²) has no "
         f"contamination data ({why}); assessed as class {unknown_class!r}"
     )
     return notes

@@ -431,11 +431,18 @@ def test_float_classes_unmapped_values_and_probabilities(scene, tmp_path, make_r
     unmapped = make_raster(nines, GRID, name="nine.tif")
     code, _, err = report(scene, deposits, contamination=unmapped)
     assert_clean_error(code, err, "nine.tif: raster value(s) 9", "no class in the parameter file")
-    # Values that are not all class values make a probability raster (read by the bands of the
-    # parameter file; tests/test_probability.py), which must hold values in 0-1.
+    # Values that are not all whole numbers make a probability raster (read by the bands of
+    # the parameter file; tests/test_probability.py), which must hold values in 0-1.
     beyond = make_raster(np.full((20, 20), 1.7, "float32"), GRID, nodata=-1, name="p2.tif")
     code, _, err = report(scene, deposits, contamination=beyond)
     assert_clean_error(code, err, "p2.tif: value(s) 1.7", "are not probabilities")
+    # Whole numbers are class values stored as floats: one stray value is named as a value
+    # without a class, not as "not probabilities" along with every class value above 1.
+    stray = classes().astype("float32")
+    stray[:, 12:] = 241
+    fill = make_raster(stray, GRID, nodata=-9999, name="stray.tif")
+    code, _, err = report(scene, deposits, contamination=fill)
+    assert_clean_error(code, err, "stray.tif: raster value(s) 241 (in", "no class in the parameter")
 
 
 def test_raster_that_overlaps_no_deposit(scene, tmp_path, make_raster):
@@ -605,12 +612,14 @@ def test_deposits_as_a_csv_of_coordinates(tmp_path):
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)["deposits"][0]
     assert d["name"] == "A" and d["region"] == "Donetsk"
+    # the WGS84 guess is noted on every row, not only on rows with non-ASCII names
+    assert "longitude/latitude columns, read as WGS84" in d["reason"]
     # a 2000 m disc and the default 500 m buffer around it
     assert d["footprint_area_m2"] == pytest.approx(np.pi * 2500**2, rel=1e-3)
     xy = tmp_path / "xy.csv"  # the same point in UTM 37N
     xy.write_text("name,x,y\nA,409758.6,5305451.8\n", encoding="utf-8")
     res = runner.invoke(app, [*args, "--deposits", str(xy)])
-    assert res.exit_code == 2 and "--assume-crs" in res.output
+    assert res.exit_code == 2 and "a CSV carries no CRS; pass --assume-crs" in res.output
     res = runner.invoke(app, [*args, "--deposits", str(xy), "--assume-crs", "EPSG:32637"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["deposits"][0]["region"] == "Donetsk"

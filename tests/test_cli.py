@@ -104,7 +104,13 @@ def test_report_csv_markdown_and_files(files, tmp_path):
         ),
         (["--contamination", "nope.tif"], "nope.tif: contamination raster file not found"),
         (["--region", "Atlantis"], "--region 'Atlantis': no such region"),
-        (["--buffer-m", "-5"], "--buffer-m = -5.0: must be a finite number >= 0"),
+        (["--buffer-m", "-5"], "--buffer-m = -5.0: must be 0-50000 (metres)"),
+        (["--buffer-m", "1e9"], "--buffer-m = 1000000000.0: must be 0-50000 (metres)"),
+        (["--seed", "-1"], "Invalid value for '--seed'"),
+        (["--draws", "1000000"], "Invalid value for '--draws'"),
+        (["--no-control", "--as-of", "2024-06-01"], "--no-control drops the control zones"),
+        (["--format", "csv", "-o", "x.csv", "--regions-csv", "x.csv"], "is also given to"),
+        (["--geojson", "out.gpkg"], "out.gpkg: name it *.geojson"),
         (["--as-of", "yesterday"], "'yesterday' is not a date"),
         (["--as-of", "1999-01-01"], "no control snapshot on or before 1999-01-01"),
         (["--band", "2"], "--band 2: the raster has 1 band(s)"),
@@ -154,3 +160,68 @@ def test_python_dash_m_works():
         [sys.executable, "-m", "estimator", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("demine ")
+
+
+def _with_control(files, path):
+    args = list(files)
+    args[args.index("--control") + 1] = str(path)
+    return args
+
+
+@pytest.mark.parametrize("value", ["occupied_since_2014", " Occupied "])
+def test_control_classes_of_the_proxy_builder_count_as_occupied(files, make_vector, value):
+    # The report reads the same vocabulary as `demine hazard build` (estimator.control).
+    control = make_vector(
+        [box(X0 + 500, Y0 - 2000, X0 + 2000, Y0 + 1000)],
+        crs="EPSG:3035",
+        filename="c2.gpkg",
+        date=["2026-08-22"],
+        **{"class": [value]},
+    )
+    code, out, err = invoke(["report", *_with_control(files, control), "--buffer-m", "0"])
+    assert code == 0, err
+    assert "50% occupied" in out
+
+
+def test_control_with_an_unknown_class_is_refused(files, make_vector):
+    # A typo must not turn occupied ground into free ground silently.
+    control = make_vector(
+        [box(X0 + 500, Y0 - 2000, X0 + 2000, Y0 + 1000)],
+        crs="EPSG:3035",
+        filename="c3.gpkg",
+        date=["2026-08-22"],
+        **{"class": ["Russian-controlled"]},
+    )
+    code, out, err = invoke(["report", *_with_control(files, control)])
+    assert code == 2, (out, err)
+    assert "field 'class' value 'russian-controlled' is not a control class" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_control_without_a_class_field_is_refused(files, make_vector):
+    # e.g. a regions file given to --control by mistake: every polygon counted as occupied
+    control = make_vector(
+        [box(X0 + 500, Y0 - 2000, X0 + 2000, Y0 + 1000)],
+        crs="EPSG:3035",
+        filename="c4.gpkg",
+        name=["Testland"],
+    )
+    code, out, err = invoke(["report", *_with_control(files, control)])
+    assert code == 2, (out, err)
+    assert "--control: no field 'class' (fields: name)" in " ".join(err.split())
+
+
+def test_deposit_outside_every_region_says_so(files, make_vector, tmp_path):
+    far = make_vector(
+        [box(X0 + 50_000, Y0 - 800, X0 + 50_600, Y0 - 200)],
+        crs="EPSG:3035",
+        filename="far.gpkg",
+        name=["Faraway"],
+    )
+    args = list(files)
+    args[args.index("--deposits") + 1] = str(far)
+    code, out, err = invoke(["report", *args, "--buffer-m", "0", "--format", "json"])
+    assert code == 0, err
+    (dep,) = json.loads(out)["deposits"]
+    assert dep["region"] == "(no region)"
+    assert "outside every region of r.gpkg" in dep["reason"]

@@ -145,6 +145,15 @@ def test_footprints_without_probability_data_are_null_with_a_reason(scene, make_
     assert props["Inside"]["prob_any_hazard_high"] == pytest.approx(0.3, abs=1e-6)
 
 
+def test_a_footprint_partly_without_probability_data_says_so(scene, make_vector):
+    half = cell_box(0, 3).union(cell_box(0, 4))  # NaN and p = 0.3
+    r = run(scene, deposits_file(make_vector, [half], ["Half"]))
+    (d,) = r.deposits
+    assert d.hazard_probability.probability_data_area_m2 == pytest.approx(CELL**2, rel=REL)
+    assert d.hazard_probability.expected_hazard_area_m2 == pytest.approx(0.3 * CELL**2, rel=REL)
+    assert "probability data cover 50.0% of the footprint" in d.reason
+
+
 def test_values_outside_0_1_under_a_footprint_are_an_error(scene, make_vector):
     bad = cell_box(4, 0)  # the 5.0 cell
     with pytest.raises(InputDataError, match=r"p\.tif: value\(s\) 5 .*0-1"):

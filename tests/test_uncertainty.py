@@ -205,6 +205,22 @@ def test_a_date_beyond_the_horizon_is_ranked_first_and_explained(scene, write_to
     assert hit
     for d in hit:
         assert d.ready_day is None or not np.isfinite(d.ready_day["mean"])
+        assert "no teams" not in d.reason  # slow teams, not missing ones
+
+
+def test_a_method_without_teams_is_named_as_the_reason(scene, write_toml):
+    none = write_toml("[methods.manual]\nteams = 0\n", "none.toml")
+    r = estimate(dataclasses.replace(scene, params=none), n_draws=20)
+    needing = [
+        d
+        for d in r.deposits
+        if d.status != "blocked"
+        and d.team_days_by_method
+        and d.team_days_by_method["manual"]["mean"] > 0
+    ]
+    assert needing
+    for d in needing:
+        assert "in all draws" in d.reason and "(manual: no teams, see --teams)" in d.reason
 
 
 def test_cli_schedule_compare_and_sensitivity(scene, tmp_path, write_toml):

@@ -294,10 +294,18 @@ def check_output_paths(**paths: Path | None) -> None:
     """
     from ..io import check_output_path
 
+    seen: dict[Path, str] = {}
     for name, path in paths.items():
         if path is None:
             continue
         hint = "--" + name.replace("_", "-")
+        key = path.resolve()
+        if key in seen:
+            raise typer.BadParameter(
+                f"{path} is also given to {seen[key]}; give each output its own file",
+                param_hint=hint,
+            )
+        seen[key] = hint
         if path.is_dir():
             raise typer.BadParameter(f"{path} is a directory; give a file path", param_hint=hint)
         if not path.parent.exists():
@@ -331,12 +339,25 @@ def build_inputs(
     **paths_and_flags: Any,
 ):
     """Validate the shared options and build the pipeline's ``Inputs``."""
+    from ..params import MAX_BUFFER_M
     from ..pipeline import Inputs
 
     if band < 1:
         raise typer.BadParameter(f"{band}: bands are numbered from 1", param_hint="--band")
-    if point_radius_m is not None and not point_radius_m > 0:
-        raise typer.BadParameter(f"{point_radius_m}: must be > 0", param_hint="--point-radius-m")
+    if point_radius_m is not None and not 0 < point_radius_m <= MAX_BUFFER_M:
+        raise typer.BadParameter(
+            f"{point_radius_m}: must be > 0 and <= {MAX_BUFFER_M:g} (metres)",
+            param_hint="--point-radius-m",
+        )
+    if as_of is not None and paths_and_flags.get("no_control"):
+        raise typer.BadParameter(
+            "picks a control snapshot, and --no-control drops the control zones; give one",
+            param_hint="--as-of",
+        )
+    if paths_and_flags.get("control") is not None and paths_and_flags.get("no_control"):
+        raise typer.BadParameter(
+            "--control and --no-control contradict each other; give one", param_hint="--control"
+        )
     check_hazard_options(
         paths_and_flags.get("hazard_areas"), paths_and_flags.get("hazard_class_field", "class")
     )

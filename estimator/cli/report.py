@@ -129,10 +129,16 @@ def report(
     check_output_paths(
         output=output,
         geojson=geojson,
-        **{"sensitivity-png": sensitivity_png, "regions-csv": regions_csv},
+        gpkg=gpkg,
+        html=html,
+        map=map_png,
+        **{
+            "sensitivity-png": sensitivity_png,
+            "regions-csv": regions_csv,
+            "hazard-geojson": hazard_geojson,
+        },
     )
-    check_output_paths(gpkg=gpkg, html=html, map=map_png, **{"hazard-geojson": hazard_geojson})
-    _check_suffixes(gpkg=gpkg, map=map_png)
+    _check_suffixes(gpkg=gpkg, map=map_png, geojson=geojson, hazard_geojson=hazard_geojson)
     inputs = build_inputs(
         deposits=deposits,
         contamination=contamination,
@@ -180,11 +186,13 @@ def report(
         from .. import plot
 
         dio.write_bytes(plot.tornado_png(result), sensitivity_png)
-        logger.info("wrote %s", sensitivity_png)
+        if quiet == 0:
+            err.print(f"wrote {sensitivity_png}", markup=False)
 
     if regions_csv is not None:
         dio.write_text(rep.regions_csv(result), regions_csv)
-        logger.info("wrote %s", regions_csv)
+        if quiet == 0:
+            err.print(f"wrote {regions_csv}", markup=False)
     if sensitivity and fmt is Format.csv and quiet == 0:
         err.print(
             "demine: --sensitivity: a CSV holds one row per deposit; the tornado tables are in "
@@ -193,7 +201,8 @@ def report(
         )
     if geojson is not None:
         dio.write_json(rep.to_geojson(result), geojson, indent=None)
-        logger.info("wrote %s", geojson)
+        if quiet == 0:
+            err.print(f"wrote {geojson}", markup=False)
 
     _write_outputs(
         result, quiet=quiet, gpkg=gpkg, hazard_geojson=hazard_geojson, html=html, map_png=map_png
@@ -249,11 +258,16 @@ def _print_table(console: Console, result, *, quiet: int, sensitivity: bool) -> 
 
 def _check_suffixes(**paths: Path | None) -> None:
     """Refuse output names GDAL or a browser would not recognise (exit 2, before any work)."""
-    wanted = {"gpkg": ".gpkg", "map": ".png"}
+    wanted = {
+        "gpkg": (".gpkg",),
+        "map": (".png",),
+        "geojson": (".geojson", ".json"),
+        "hazard_geojson": (".geojson", ".json"),
+    }
     for name, path in paths.items():
-        if path is not None and path.suffix.lower() != wanted[name]:
+        if path is not None and path.suffix.lower() not in wanted[name]:
             raise typer.BadParameter(
-                f"{path}: name it *{wanted[name]}", param_hint=f"--{name.replace('_', '-')}"
+                f"{path}: name it *{wanted[name][0]}", param_hint=f"--{name.replace('_', '-')}"
             )
 
 
