@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/demine report
+	$(BIN)/demine report --access-date 2027-06-01 --start-date 2027-01-01
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -332,8 +332,8 @@ def _prepare_deposits(
                     prep.priority = float(raw)
                 except (TypeError, ValueError):
                     raise InputDataError(
-                        f"{path}: --priority {priority!r}: value {raw!r} of {prep.name!r} is not "
-                        "a number (lower numbers are served first)"
+                        f"{path}: --priority {priority!r}: deposit {prep.name!r} has {raw!r}, not "
+                        "a number; the field must hold numbers (lower ones are served first)"
                     ) from None
         if geom is None or geom.is_empty:
             prep.invalid_reason = (

@@ -578,7 +578,14 @@ def _caption(report: Report) -> list[str]:
     if m.get("params_overridden_keys"):
         lines.append("overridden: " + ", ".join(m["params_overridden_keys"]))
     if m["draws"] > 1:
-        lines.append(f"Monte Carlo: {m['draws']} draws, seed {m['seed']}; P50 (P10-P90)")
+        lines.append(
+            f"Monte Carlo: {m['draws']} draws, seed {m['seed']}; P50 (P10-P90)"
+            + (
+                f"; {m['draws']} draws are too few for steady P10/P90: use 1,000 or more"
+                if m["draws"] < FEW_DRAWS
+                else ""
+            )
+        )
     else:
         lines.append("figures at the mode of every parameter range")
     if _shows_probability(report):
@@ -630,6 +637,9 @@ def render_tables(report: Report) -> list[Table]:
         tables.append(t)
     return tables
 
+
+#: Below this many draws the caption warns that P10 and P90 are not steady.
+FEW_DRAWS = 200
 
 #: Narrowest a text column (name, status, reason) gets when a table is wider than the console.
 TEXT_MIN_WIDTH = 10

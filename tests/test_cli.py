@@ -225,3 +225,17 @@ def test_deposit_outside_every_region_says_so(files, make_vector, tmp_path):
     (dep,) = json.loads(out)["deposits"]
     assert dep["region"] == "(no region)"
     assert "outside every region of r.gpkg" in dep["reason"]
+
+
+def test_priority_field_that_holds_text_names_the_deposit(files):
+    code, out, err = invoke(["report", *files, "--priority", "name"])
+    assert code == 2, (out, err)
+    assert "--priority 'name': deposit 'Alpha' has 'Alpha', not a number" in " ".join(err.split())
+
+
+def test_few_draws_are_flagged_in_the_caption(files):
+    code, out, err = invoke(["report", *files, "--draws", "20"])
+    assert code == 0, err
+    assert "20 draws are too few for steady P10/P90" in " ".join(out.split())
+    code, out, err = invoke(["report", *files, "--draws", "200"])
+    assert "too few" not in out

@@ -132,7 +132,7 @@ def _markdown(result) -> str:
     head = ["Region", "Area km²", *(f"{n} km²" for n in result.class_names)]
     expected = _has_expected(result)
     head += ["Unknown km²", *(["Expected hazard km²"] if expected else [])]
-    head += ["TS km²", "Clearance km²", "Team-days", "Cost (M)"]
+    head += ["TS km²", "Clearance km²", "Team-days", "Cost US$ M"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in result.regions:
         f = r.figures
