@@ -612,11 +612,19 @@ def _notes(report: Report) -> list[str]:
     ]
 
 
-def render_tables(report: Report) -> list[Table]:
-    """Build one rich table per region (deposit rows plus a totals row)."""
-    show_range = report.meta["draws"] > 1
+def render_tables(report: Report, *, compact: bool = False) -> list[Table]:
+    """Build one rich table per region (deposit rows plus a totals row).
+
+    ``compact``: for a narrow terminal, without the area of each hazard class (and of unknown
+    ground) and without the P10-P90 ranges; every other column stays.
+    """
+    show_range = report.meta["draws"] > 1 and not compact
     tables = []
-    header = _header(report)
+    full = _header(report)
+    h, unknown = _class_columns(report)
+    dropped = {f"{c} ha" for c in h} | ({"Unknown ha"} if unknown else set()) if compact else set()
+    keep = [i for i, col in enumerate(full) if col not in dropped]
+    header = [full[i] for i in keep]
     for r, members in _by_region(report):
         t = Table(
             title=f"{r.name}: {r.deposit_count} deposit(s)",
@@ -631,9 +639,11 @@ def render_tables(report: Report) -> list[Table]:
                 col, justify="right" if numeric else "left", overflow="fold", no_wrap=numeric
             )
         for d in members:
-            t.add_row(*_deposit_cells(report, d, show_range))
+            cells = _deposit_cells(report, d, show_range)
+            t.add_row(*(cells[i] for i in keep))
         t.add_section()
-        t.add_row(*_total_cells(report, r, show_range), style="bold")
+        cells = _total_cells(report, r, show_range)
+        t.add_row(*(cells[i] for i in keep), style="bold")
         tables.append(t)
     return tables
 
@@ -645,24 +655,29 @@ FEW_DRAWS = 200
 TEXT_MIN_WIDTH = 10
 
 
-def fit_table(table: Table, console: Console) -> None:
+def fit_table(table: Table, console: Console) -> bool:
     """Fix the column widths of ``table`` so that it prints at ``console.width`` with no digit lost.
 
     Print the table with ``console.print(table, crop=False)`` afterwards. Numbers are the
     ``no_wrap`` columns of the table builders: they keep the width of their widest line
     (their header wraps at words instead). Text columns keep their longest word, up to
     :data:`TEXT_MIN_WIDTH` characters, and wrap or fold below that. The column with the most to
-    spare above its minimum gives way first. A table that fits is left alone.
+    spare above its minimum gives way first. A table that fits is left alone. Returns whether
+    the table now fits the console.
 
     rich alone squeezes a table that is too wide evenly, down to zero width, and crops numbers
     without an ellipsis: a wrong figure that looks right. So when even the minimum widths do not
     fit, the table is printed wider than the console and the terminal wraps its lines: harder
     to read, but every figure is whole.
     """
+    # The builders set no widths; a second call starts again from the natural widths.
+    table.width = None
+    for col in table.columns:
+        col.width = None
     wide = console.options.update_width(1_000_000)
     natural_total = Measurement.get(console, wide, table).maximum
     if natural_total <= console.width:
-        return
+        return True
     natural, least = [], []
     for col in table.columns:
         head = Measurement.get(console, wide, col.header)
@@ -684,6 +699,7 @@ def fit_table(table: Table, console: Console) -> None:
     for col, width in zip(table.columns, widths, strict=True):
         col.width = width
     table.width = frame + sum(widths)  # may exceed the console: rich must not squeeze it
+    return table.width <= console.width
 
 
 def caption_lines(report: Report) -> tuple[list[str], list[str]]:

@@ -104,3 +104,37 @@ def test_a_table_that_fits_is_printed_as_rich_prints_it(report):
         table.title = None
         plain.print(table)
     assert plain.export_text() == render(tables, 1000)
+
+
+@pytest.mark.parametrize("width", [120, 140])
+def test_a_narrow_terminal_gets_the_report_without_class_areas(report, width):
+    from estimator.cli.report import _print_table
+
+    def printed(console_width: int, terminal: bool) -> str:
+        console = Console(
+            width=console_width,
+            record=True,
+            file=io.StringIO(),
+            highlight=False,
+            force_terminal=terminal,
+        )
+        _print_table(console, report, quiet=0, sensitivity=False)
+        return console.export_text()
+
+    text = printed(width, True)
+    assert f"hazard class areas and P10-P90 ranges not shown in {width} columns" in text
+
+    def header(t: str) -> str:
+        return " ".join(line for line in t.splitlines() if line.startswith("┃"))
+
+    assert "medium" not in header(text) and "Clearance" in header(text)
+    assert max(len(line) for line in text.splitlines() if line.startswith(("┃", "│"))) <= width
+    # the columns it keeps hold the same figures as the full table
+    full = printed(1000, True)
+    assert "medium" in header(full) and "not shown" not in full
+    for d in report.deposits:
+        if d.figures:
+            cost = rep._money(d.figures["cost_usd"]["p50"])
+            assert cost in text and cost in full
+    # a pipe or file keeps every column
+    assert "medium" in header(printed(width, False))
