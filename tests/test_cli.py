@@ -121,6 +121,29 @@ def test_bad_input_exits_2_with_one_line(files, extra, needle):
     assert code == 2, (out, err)
     assert needle in " ".join(err.split()), err
     assert "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("demine: error: "), err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["report", "--format", "xml"], "Invalid value for '--format'"),
+        (["report", "--bogus"], "No such option: --bogus"),
+        (["nonexistent"], "No such command 'nonexistent'"),
+    ],
+)
+def test_option_errors_are_one_line_too(args, needle):
+    # typer draws these in a box of five lines; demine prints them as its other errors
+    code, out, err = invoke(args)
+    assert code == 2, (out, err)
+    assert err.startswith("demine: error: ") and needle in err, err
+    assert "╭" not in err and "Traceback" not in err
+
+
+def test_demine_alone_prints_the_help():
+    code, out, err = invoke([])
+    assert "Usage: demine" in out + err and "report" in out + err
 
 
 def test_bad_params_exit_2(files, write_toml):

@@ -16,13 +16,45 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import EstimatorError, InputDataError, ParameterError
 
 logger = logging.getLogger(__name__)
 
+
+class _OneLineErrors(TyperGroup):
+    """The top-level group: option errors (unknown option, bad value) as one line, exit 2.
+
+    typer draws them in a box of five lines or more; every other error of demine is one line
+    (:func:`handle_errors`).
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except Exception as exc:
+            # click's exceptions, known by name: typer may carry its own copy of click
+            kinds = {c.__name__ for c in type(exc).__mro__}
+            if "Abort" in kinds:
+                sys.exit(EXIT_INTERRUPTED)
+            if "ClickException" not in kinds:
+                raise
+            if "NoArgsIsHelpError" in kinds:  # `demine` alone: the help, as typer prints it
+                exc.show()
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            err_console().print(f"demine: error: {exc.format_message()}{where}", markup=False)
+            sys.exit(EXIT_BAD_INPUT if "UsageError" in kinds else exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="demine",
     help=(
         "How much ground must be surveyed and cleared of mines and explosive remnants of war "
