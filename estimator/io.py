@@ -484,6 +484,8 @@ def read_vector(
         gdf = gdf.set_crs(assume_crs)
     gdf.attrs["demine_notes"] = notes
     gdf.attrs["demine_text_notes"] = text_notes
+    if csv_options and len(gdf):
+        gdf.attrs["demine_row_notes"] = _csv_coordinate_problems(p, csv_options, gdf)
     return gdf
 
 
@@ -510,6 +512,33 @@ def _csv_point_options(p: Path) -> tuple[dict[str, str], bool]:
             options = {"X_POSSIBLE_NAMES": x, "Y_POSSIBLE_NAMES": y, "KEEP_GEOM_COLUMNS": "NO"}
             return options, lonlat
     return {}, False
+
+
+def _csv_coordinate_problems(p: Path, options: dict[str, str], gdf) -> dict[int, str]:
+    """For the rows of a CSV of points that got no point: their coordinates, and why not.
+
+    GDAL leaves the geometry empty when a coordinate is not a number; the row's reason should
+    show the value rather than say "no geometry".
+    """
+    import csv
+
+    missing = [i for i, g in enumerate(gdf.geometry.values) if g is None or g.is_empty]
+    if not missing:
+        return {}
+    with p.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+        reader = csv.reader(f)
+        header = [h.strip().lower() for h in next(reader, [])]
+        rows = [r for r in reader if any(c.strip() for c in r)]
+    xs, ys = options["X_POSSIBLE_NAMES"], options["Y_POSSIBLE_NAMES"]
+    if len(rows) != len(gdf) or xs not in header or ys not in header:
+        return {}  # rows do not line up (quoted line breaks, ...): say nothing rather than wrong
+    ix, iy = header.index(xs), header.index(ys)
+    out = {}
+    for i in missing:
+        x = rows[i][ix].strip() if ix < len(rows[i]) else ""
+        y = rows[i][iy].strip() if iy < len(rows[i]) else ""
+        out[i] = f"no point: {xs} {x!r}, {ys} {y!r} (each must be a number)"
+    return out
 
 
 @dataclass(frozen=True, slots=True)

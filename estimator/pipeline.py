@@ -298,6 +298,7 @@ def _prepare_deposits(
     to_lonlat = pyproj.Transformer.from_crs(gdf.crs, _LONLAT, always_xy=True)
     read_notes = list(gdf.attrs.get("demine_notes", ()))
     text_notes = list(gdf.attrs.get("demine_text_notes", ()))
+    row_notes = dict(gdf.attrs.get("demine_row_notes", {}))
 
     out: list[_Prepared] = []
     for i, (row_id, geom) in enumerate(zip(ids, gdf.geometry, strict=True)):
@@ -336,7 +337,7 @@ def _prepare_deposits(
                         "a number; the field must hold numbers (lower ones are served first)"
                     ) from None
         if geom is None or geom.is_empty:
-            prep.invalid_reason = (
+            prep.invalid_reason = row_notes.get(i) or (
                 "no geometry (null, empty or unreadable); draw the deposit outline"
             )
             continue

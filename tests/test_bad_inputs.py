@@ -623,6 +623,15 @@ def test_deposits_as_a_csv_of_coordinates(tmp_path):
     res = runner.invoke(app, [*args, "--deposits", str(xy), "--assume-crs", "EPSG:32637"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["deposits"][0]["region"] == "Donetsk"
+    # a coordinate that is not a number: the row says which, not "no geometry"
+    typo = tmp_path / "typo.csv"
+    typo.write_text("name,lon,lat\nA,37.8,47.9\nC,abc,47.9\n", encoding="utf-8")
+    res = runner.invoke(app, [*args, "--deposits", str(typo)])
+    assert res.exit_code == 0, res.output
+    rows = {d["name"]: d for d in json.loads(res.stdout)["deposits"]}
+    assert rows["A"]["status"] != "invalid"
+    assert rows["C"]["status"] == "invalid"
+    assert rows["C"]["reason"].startswith("no point: lon 'abc', lat '47.9' (each must be a number)")
     bare = tmp_path / "bare.csv"
     bare.write_text("name,value\nA,1\n", encoding="utf-8")
     res = runner.invoke(app, [*args, "--deposits", str(bare)])
