@@ -21,6 +21,16 @@ X0, Y0 = 6_000_000.0, 2_800_000.0
 runner = CliRunner()
 
 
+def _control_file(make_vector, filename: str, **fields):
+    """Control zones over the east half of the test deposit (and beyond)."""
+    return make_vector(
+        [box(X0 + 500, Y0 - 2000, X0 + 2000, Y0 + 1000)],
+        crs="EPSG:3035",
+        filename=filename,
+        **fields,
+    )
+
+
 @pytest.fixture
 def files(make_raster, make_vector):
     arr = np.ones((10, 10), dtype="uint8")
@@ -39,12 +49,8 @@ def files(make_raster, make_vector):
         filename="r.gpkg",
         name=["Testland"],
     )
-    control = make_vector(
-        [box(X0 + 500, Y0 - 2000, X0 + 2000, Y0 + 1000)],
-        crs="EPSG:3035",
-        filename="c.gpkg",
-        date=["2026-08-22"],
-        **{"class": ["russian_controlled"]},
+    control = _control_file(
+        make_vector, "c.gpkg", date=["2026-08-22"], **{"class": ["russian_controlled"]}
     )
     return [
         "--deposits",
@@ -194,13 +200,7 @@ def _with_control(files, path):
 @pytest.mark.parametrize("value", ["occupied_since_2014", " Occupied "])
 def test_control_classes_of_the_proxy_builder_count_as_occupied(files, make_vector, value):
     # The report reads the same vocabulary as `demine hazard build` (estimator.control).
-    control = make_vector(
-        [box(X0 + 500, Y0 - 2000, X0 + 2000, Y0 + 1000)],
-        crs="EPSG:3035",
-        filename="c2.gpkg",
-        date=["2026-08-22"],
-        **{"class": [value]},
-    )
+    control = _control_file(make_vector, "c2.gpkg", date=["2026-08-22"], **{"class": [value]})
     code, out, err = invoke(["report", *_with_control(files, control), "--buffer-m", "0"])
     assert code == 0, err
     assert "50% occupied" in out
@@ -208,12 +208,8 @@ def test_control_classes_of_the_proxy_builder_count_as_occupied(files, make_vect
 
 def test_control_with_an_unknown_class_is_refused(files, make_vector):
     # A typo must not turn occupied ground into free ground silently.
-    control = make_vector(
-        [box(X0 + 500, Y0 - 2000, X0 + 2000, Y0 + 1000)],
-        crs="EPSG:3035",
-        filename="c3.gpkg",
-        date=["2026-08-22"],
-        **{"class": ["Russian-controlled"]},
+    control = _control_file(
+        make_vector, "c3.gpkg", date=["2026-08-22"], **{"class": ["Russian-controlled"]}
     )
     code, out, err = invoke(["report", *_with_control(files, control)])
     assert code == 2, (out, err)
@@ -223,12 +219,7 @@ def test_control_with_an_unknown_class_is_refused(files, make_vector):
 
 def test_control_without_a_class_field_is_refused(files, make_vector):
     # e.g. a regions file given to --control by mistake: every polygon counted as occupied
-    control = make_vector(
-        [box(X0 + 500, Y0 - 2000, X0 + 2000, Y0 + 1000)],
-        crs="EPSG:3035",
-        filename="c4.gpkg",
-        name=["Testland"],
-    )
+    control = _control_file(make_vector, "c4.gpkg", name=["Testland"])
     code, out, err = invoke(["report", *_with_control(files, control)])
     assert code == 2, (out, err)
     assert "--control: no field 'class' (fields: name)" in " ".join(err.split())
