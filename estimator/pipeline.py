@@ -83,6 +83,9 @@ class Inputs:
     start_date: dt.date | None = None
     access_date: dt.date | None = None
     priority: str | None = None
+    #: Deposit fields holding the id and the name (default: fields named 'id' and 'name').
+    id_field: str | None = None
+    name_field: str | None = None
     teams: tuple[tuple[str, int], ...] = ()
     hazard_areas: Path | None = None
     hazard_class_field: str = "class"
@@ -269,7 +272,14 @@ def _footprint(
 
 
 def _prepare_deposits(
-    gdf, *, buffer_m: float, point_radius_m: float | None, priority: str | None, path: Path
+    gdf,
+    *,
+    buffer_m: float,
+    point_radius_m: float | None,
+    priority: str | None,
+    path: Path,
+    id_field: str | None = None,
+    name_field: str | None = None,
 ) -> list[_Prepared]:
     """One prepared deposit per input feature, in input order: none is ever dropped.
 
@@ -277,19 +287,22 @@ def _prepare_deposits(
     repaired, guessed or renamed is listed in ``notes``.
     """
     columns = {c.lower(): c for c in gdf.columns}
-    priority_col = None
-    if priority is not None:
-        priority_col = columns.get(priority.lower())
-        if priority_col is None:
-            fields = ", ".join(c for c in gdf.columns if c != "geometry") or "none"
-            raise InputDataError(
-                f"{path}: --priority {priority!r}: no such field; fields: {fields}"
-            )
-    id_col = columns.get("id")
+
+    def chosen(name: str | None, option: str) -> str | None:
+        if name is None:
+            return None
+        col = columns.get(name.lower())
+        if col is None:
+            fields = ", ".join(c for c in gdf.columns if c != gdf.geometry.name) or "none"
+            raise InputDataError(f"{path}: {option} {name!r}: no such field; fields: {fields}")
+        return col
+
+    priority_col = chosen(priority, "--priority")
+    id_col = chosen(id_field, "--id-field") or columns.get("id")
     ids, id_notes = _unique_ids(
         list(gdf[id_col]) if id_col is not None else None, len(gdf), id_col or "id"
     )
-    name_col = columns.get("name")
+    name_col = chosen(name_field, "--name-field") or columns.get("name")
     commodity_col = columns.get("commodity")
     quality_col = columns.get("geometry_quality")
     radius_col = columns.get("radius_m")
@@ -740,6 +753,8 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
         buffer_m=params.general.footprint_buffer_m,
         point_radius_m=inputs.point_radius_m,
         priority=inputs.priority,
+        id_field=inputs.id_field,
+        name_field=inputs.name_field,
         path=deposits_path,
     )
     region_names, region_geoms = _read_regions(regions_path, inputs.assume_crs)

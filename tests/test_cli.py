@@ -253,3 +253,23 @@ def test_few_draws_are_flagged_in_the_caption(files):
     assert "20 draws are too few for steady P10/P90" in " ".join(out.split())
     code, out, err = invoke(["report", *files, "--draws", "200"])
     assert "too few" not in out
+
+
+def test_id_and_name_fields_can_be_chosen(files, make_vector):
+    licences = make_vector(
+        [box(X0 + 200, Y0 - 800, X0 + 800, Y0 - 200)],
+        crs="EPSG:3035",
+        filename="licences.gpkg",
+        licence_no=["UA-0042"],
+        deposit_nm=["Alpha field"],
+    )
+    args = list(files)
+    args[args.index("--deposits") + 1] = str(licences)
+    fields = ["--id-field", "LICENCE_NO", "--name-field", "deposit_nm"]
+    code, out, err = invoke(["report", *args, *fields, "--format", "json"])
+    assert code == 0, err
+    (dep,) = json.loads(out)["deposits"]
+    assert dep["id"] == "UA-0042" and dep["name"] == "Alpha field"
+    code, out, err = invoke(["report", *args, "--name-field", "title"])
+    assert code == 2
+    assert "--name-field 'title': no such field; fields: licence_no, deposit_nm" in err

@@ -69,6 +69,8 @@ def map_command(
     start_date: opt.StartDate = None,
     access_date: opt.AccessDate = None,
     priority: opt.Priority = None,
+    id_field: opt.IdField = None,
+    name_field: opt.NameField = None,
     verbose: opt.Verbose = 0,
     quiet: opt.Quiet = 0,
 ) -> None:
@@ -107,6 +109,8 @@ def map_command(
         start_date=start_date,
         access_date=access_date,
         priority=priority,
+        id_field=id_field,
+        name_field=name_field,
         teams=teams,
     )
     # Check the size before the estimate, so a bad size fails at once.

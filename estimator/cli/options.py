@@ -121,6 +121,16 @@ Priority = Annotated[
         show_default="cheapest per hectare first",
     ),
 ]
+IdField = Annotated[
+    str | None,
+    typer.Option("--id-field", help="Deposit field holding each deposit's id.", show_default="id"),
+]
+NameField = Annotated[
+    str | None,
+    typer.Option(
+        "--name-field", help="Deposit field holding each deposit's name.", show_default="name"
+    ),
+]
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")]
 Quiet = Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")]
 Workers = Annotated[

@@ -104,6 +104,8 @@ def report(
     start_date: opt.StartDate = None,
     access_date: opt.AccessDate = None,
     priority: opt.Priority = None,
+    id_field: opt.IdField = None,
+    name_field: opt.NameField = None,
     sensitivity: Annotated[
         bool,
         typer.Option(
@@ -158,6 +160,8 @@ def report(
         start_date=start_date,
         access_date=access_date,
         priority=priority,
+        id_field=id_field,
+        name_field=name_field,
         teams=teams,
         workers=workers,
         scheduler=scheduler,

@@ -47,6 +47,8 @@ def schedule(
     start_date: opt.StartDate = None,
     access_date: opt.AccessDate = None,
     priority: opt.Priority = None,
+    id_field: opt.IdField = None,
+    name_field: opt.NameField = None,
     csv_path: Annotated[
         Path | None, typer.Option("--csv", help="Write the timeline as CSV to this file.")
     ] = None,
@@ -79,6 +81,8 @@ def schedule(
         start_date=start_date,
         access_date=access_date,
         priority=priority,
+        id_field=id_field,
+        name_field=name_field,
         teams=teams,
     )
     result = with_progress(
@@ -126,6 +130,8 @@ def compare(
     access_date: opt.AccessDate = None,
     teams: opt.Teams = None,
     priority: opt.Priority = None,
+    id_field: opt.IdField = None,
+    name_field: opt.NameField = None,
     workers: opt.Workers = None,
     scheduler: opt.Scheduler = None,
     csv_path: Annotated[
@@ -161,6 +167,8 @@ def compare(
         start_date=start_date,
         access_date=access_date,
         priority=priority,
+        id_field=id_field,
+        name_field=name_field,
         teams=teams,
         workers=workers,
         scheduler=scheduler,
