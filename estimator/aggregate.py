@@ -333,8 +333,21 @@ class RegionAccumulator:
         self.ready = np.full((n_regions, n_draws), -np.inf)
         self.scheduled = np.zeros(n_regions, dtype=int)
 
-    def add(self, group: np.ndarray, release: LandRelease, ready_day: np.ndarray) -> None:
-        """Add a chunk of deposits (``group`` = region index per deposit, -1 to skip)."""
+    def add(
+        self,
+        group: np.ndarray,
+        release: LandRelease,
+        ready_day: np.ndarray,
+        reachable: np.ndarray | None = None,
+    ) -> None:
+        """Add a chunk of deposits (``group`` = region index per deposit, -1 to skip).
+
+        ``reachable``: the deposits that are scheduled (not blocked); by default those ready in
+        some draw. A deposit never ready in any draw (no teams for its methods) is scheduled
+        all the same: its region is then never ready, not blocked.
+        """
+        if reachable is None:
+            reachable = np.isfinite(ready_day).any(axis=1)
         n = self.ready.shape[0]
         for f in FIGURES:
             self.sums[f] += sum_by_group(getattr(release, f), group, n)
@@ -342,7 +355,7 @@ class RegionAccumulator:
         self.days_by_method += sum_by_group(release.team_days_by_method, group, n)
         for i, g in enumerate(np.asarray(group)):
             # Blocked deposits (never scheduled) are counted apart, not as "never ready".
-            if g >= 0 and np.isfinite(ready_day[i]).any():
+            if g >= 0 and reachable[i]:
                 self.ready[g] = np.maximum(self.ready[g], ready_day[i])
                 self.scheduled[g] += 1
 

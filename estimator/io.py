@@ -484,7 +484,7 @@ def read_vector(
         gdf = gdf.set_crs(assume_crs)
     gdf.attrs["demine_notes"] = notes
     gdf.attrs["demine_text_notes"] = text_notes
-    if csv_options and len(gdf):
+    if "X_POSSIBLE_NAMES" in csv_options and len(gdf):
         gdf.attrs["demine_row_notes"] = _csv_coordinate_problems(p, csv_options, gdf)
     return gdf
 
@@ -497,6 +497,10 @@ _CSV_X = ("x", "easting")
 _CSV_Y = ("y", "northing")
 
 
+#: GDAL's names of the CSV field separators demine recognises (comma is its default).
+_CSV_SEPARATORS = {";": "SEMICOLON", "\t": "TAB"}
+
+
 def _csv_point_options(p: Path) -> tuple[dict[str, str], bool]:
     """GDAL open options that read a CSV's coordinate columns as points, and whether lon/lat."""
     if p.suffix.lower() != ".csv" or not p.is_file():
@@ -504,14 +508,18 @@ def _csv_point_options(p: Path) -> tuple[dict[str, str], bool]:
     import csv
 
     with p.open(encoding="utf-8-sig", errors="replace", newline="") as f:
-        header = [h.strip().lower() for h in next(csv.reader(f), [])]
+        first = f.readline()
+    # Spreadsheets in locales with a decimal comma save CSV with semicolons (or tabs).
+    delimiter = max((",", ";", "\t"), key=first.count)
+    header = [h.strip().lower() for h in next(csv.reader([first], delimiter=delimiter), [])]
+    options = {} if delimiter == "," else {"SEPARATOR": _CSV_SEPARATORS[delimiter]}
     for xs, ys, lonlat in ((_CSV_LON, _CSV_LAT, True), (_CSV_X, _CSV_Y, False)):
         x = next((h for h in header if h in xs), None)
         y = next((h for h in header if h in ys), None)
         if x and y:
-            options = {"X_POSSIBLE_NAMES": x, "Y_POSSIBLE_NAMES": y, "KEEP_GEOM_COLUMNS": "NO"}
+            options |= {"X_POSSIBLE_NAMES": x, "Y_POSSIBLE_NAMES": y, "KEEP_GEOM_COLUMNS": "NO"}
             return options, lonlat
-    return {}, False
+    return options, False
 
 
 def _csv_coordinate_problems(p: Path, options: dict[str, str], gdf) -> dict[int, str]:
@@ -525,8 +533,10 @@ def _csv_coordinate_problems(p: Path, options: dict[str, str], gdf) -> dict[int,
     missing = [i for i, g in enumerate(gdf.geometry.values) if g is None or g.is_empty]
     if not missing:
         return {}
+    separator = options.get("SEPARATOR")
+    delimiter = next((d for d, name in _CSV_SEPARATORS.items() if name == separator), ",")
     with p.open(encoding="utf-8-sig", errors="replace", newline="") as f:
-        reader = csv.reader(f)
+        reader = csv.reader(f, delimiter=delimiter)
         header = [h.strip().lower() for h in next(reader, [])]
         rows = [r for r in reader if any(c.strip() for c in r)]
     xs, ys = options["X_POSSIBLE_NAMES"], options["Y_POSSIBLE_NAMES"]

@@ -1174,7 +1174,9 @@ def run_model(
                 free=free,
             )
             group = np.array([region_index[assessment.region_of[i]] for i in chunk], dtype=int)
-            added.append(adder.submit(acc.add, group, rel, timeline.ready_day))
+            added.append(
+                adder.submit(acc.add, group, rel, timeline.ready_day, np.isfinite(earliest[chunk]))
+            )
             started = summarise(chunk, rel, timeline)
             if pending is not None:
                 pending()

@@ -632,6 +632,13 @@ def test_deposits_as_a_csv_of_coordinates(tmp_path):
     assert rows["A"]["status"] != "invalid"
     assert rows["C"]["status"] == "invalid"
     assert rows["C"]["reason"].startswith("no point: lon 'abc', lat '47.9' (each must be a number)")
+    # as a spreadsheet saves it where the decimal separator is a comma
+    semi = tmp_path / "semi.csv"
+    semi.write_text("name;Longitude;Latitude\nA;37,8;47,9\n", encoding="utf-8")
+    res = runner.invoke(app, [*args, "--deposits", str(semi)])
+    assert res.exit_code == 0, res.output
+    d2 = json.loads(res.stdout)["deposits"][0]
+    assert d2["name"] == "A" and d2["footprint_area_m2"] == d["footprint_area_m2"]
     bare = tmp_path / "bare.csv"
     bare.write_text("name,value\nA,1\n", encoding="utf-8")
     res = runner.invoke(app, [*args, "--deposits", str(bare)])

@@ -221,6 +221,15 @@ def test_a_method_without_teams_is_named_as_the_reason(scene, write_toml):
     assert needing
     for d in needing:
         assert "in all draws" in d.reason and "(manual: no teams, see --teams)" in d.reason
+    # its region is never ready (not "no access", which is for blocked deposits)
+    region = next(x for x in r.regions if x.name == needing[0].region)
+    assert region.ready_day is not None and not np.isfinite(region.ready_day["p50"])
+    row = next(
+        x
+        for x in rep.compare_rows(r, r)
+        if x["region"] == region.name and x["figure"] == "extraction_ready_date_p50"
+    )
+    assert row["a"] is None and rep.compare_cells(row)[2] == "never"
 
 
 def test_cli_schedule_compare_and_sensitivity(scene, tmp_path, write_toml):

@@ -243,20 +243,21 @@ def _print_table(console: Console, result, *, quiet: int, sensitivity: bool) -> 
 
     head, notes = rep.caption_lines(result)
     tables = rep.render_tables(result)
+    hidden = None
     # A terminal too narrow for the full tables: without the class areas and the P10-P90
-    # ranges, if that fits (wrapped lines are hard to read); a pipe or file keeps everything.
+    # ranges (fewer wrapped lines, if any); a pipe or file keeps everything.
     if console.is_terminal and not all(rep.fit_table(t, console) for t in tables):
-        compact = rep.render_tables(result, compact=True)
-        if all(rep.fit_table(t, console) for t in compact):
-            tables = compact
-            ranges = " and P10-P90 ranges" if result.meta["draws"] > 1 else ""
-            head.append(
-                f"hazard class areas{ranges} not shown in {console.width} columns: widen the "
-                "terminal, or see them with --format markdown, csv or json"
-            )
+        tables = rep.render_tables(result, compact=True)
+        ranges = " and P10-P90 ranges" if result.meta["draws"] > 1 else ""
+        hidden = (
+            f"hazard class areas{ranges} not shown in {console.width} columns: widen the "
+            "terminal, or see them with --format markdown, csv or json"
+        )
     if quiet == 0:
         for line in head:
             console.print(line, style="dim", markup=False)
+    if hidden is not None:  # even with -q: the table does not say it leaves columns out
+        console.print(hidden, style="dim", markup=False)
     for table in tables:
         # A region without deposits: its line, no table.
         if str(table.title).endswith(": 0 deposit(s)"):
