@@ -39,11 +39,12 @@ def control_classes(
         Naming the first value that is not a control class (a typo would otherwise count
         occupied ground as free).
     """
-    raw = ["" if v is None else str(v).strip().lower() for v in values]
-    unknown = sorted(set(raw) - set(CONTROL_CLASSES))
-    if unknown:
+    given = ["" if v is None else str(v).strip() for v in values]
+    raw = [v.lower() for v in given]
+    bad = next((g for g, r in zip(given, raw, strict=True) if r not in CONTROL_CLASSES), None)
+    if bad is not None:
         raise InputDataError(
-            f"{path}: {option}: field {field!r} value {unknown[0]!r} is not a control class; "
-            f"use one of {', '.join(CONTROL_CLASSES)}"
+            f"{path}: {option}: field {field!r} value {bad!r} is not a control class; "
+            f"use one of {', '.join(CONTROL_CLASSES)} (in any case)"
         )
     return raw

@@ -586,7 +586,7 @@ def _never_note(share: float, idle: list[str] = ()) -> str:
     ``idle``: methods with no teams that the deposit needs (their work is never done).
     """
     shown = "all" if share >= 1 else f"{share_text(share)} of the"
-    note = f"never ready within the {HORIZON_YEARS}-year schedule in {shown} draws: mean date null"
+    note = f"never ready within the {HORIZON_YEARS}-year schedule in {shown} draws, so no mean date"
     if idle:
         note += f" ({', '.join(idle)}: no teams, see --teams)"
     return note

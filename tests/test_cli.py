@@ -213,7 +213,7 @@ def test_control_with_an_unknown_class_is_refused(files, make_vector):
     )
     code, out, err = invoke(["report", *_with_control(files, control)])
     assert code == 2, (out, err)
-    assert "field 'class' value 'russian-controlled' is not a control class" in err
+    assert "field 'class' value 'Russian-controlled' is not a control class" in err
     assert len(err.strip().splitlines()) == 1
 
 
