@@ -926,16 +926,25 @@ def _earliest_day(
 
 
 def _order(
-    assessment: Assessment, idx: np.ndarray, cost_per_ha: np.ndarray, by_field: bool
+    assessment: Assessment,
+    idx: np.ndarray,
+    cost_per_ha: np.ndarray,
+    by_field: bool,
+    earliest_day: np.ndarray,
 ) -> np.ndarray:
-    """Deposit indices in service order: by the priority field, else cheapest per hectare."""
+    """Deposit indices in service order.
+
+    Deposits that can be reached sooner come first (occupied ground waits for its access
+    date, and teams do not sit idle meanwhile: they serve the ground they can reach), then
+    by the priority field, else cheapest per hectare.
+    """
     if by_field:
         keys = np.array(
             [p if p is not None else np.inf for p in (assessment.prepared[i].priority for i in idx)]
         )
     else:
         keys = cost_per_ha
-    return idx[np.lexsort((idx, keys))]
+    return idx[np.lexsort((idx, keys, earliest_day[idx]))]
 
 
 #: Largest relative gap between a footprint's area and the areas found in it (every class plus
@@ -1067,7 +1076,7 @@ def run_model(
     if model_idx.size:
         modes = release_land(area[model_idx], mode_draws(params))
         ha = np.maximum(assessment.footprint_area_m2[model_idx] / 1e4, 1e-12)
-        order = _order(assessment, model_idx, modes.cost_usd[:, 0] / ha, priority_field)
+        order = _order(assessment, model_idx, modes.cost_usd[:, 0] / ha, priority_field, earliest)
     else:
         order = model_idx
     rank = {int(i): r + 1 for r, i in enumerate(order)}

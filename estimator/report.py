@@ -860,6 +860,8 @@ def render_schedule(report: Report) -> Table:
             a, b = row[f"{ph}_start_p50"], row[f"{ph}_end_p50"]
             if a is None:
                 return "-"
+            if b is None:  # started, never finished within the schedule's horizon
+                return f"{a} -> never"
             return a if a == b else f"{a} -> {b}"
 
         t.add_row(

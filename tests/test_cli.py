@@ -117,6 +117,7 @@ def test_report_csv_markdown_and_files(files, tmp_path):
         (["--no-control", "--as-of", "2024-06-01"], "--no-control drops the control zones"),
         (["--format", "csv", "-o", "x.csv", "--regions-csv", "x.csv"], "is also given to"),
         (["--geojson", "out.gpkg"], "out.gpkg: name it *.geojson"),
+        (["--teams", "manual=40,manual=10"], "'manual' is given twice"),
         (["--as-of", "yesterday"], "'yesterday' is not a date"),
         (["--as-of", "1999-01-01"], "no control snapshot on or before 1999-01-01"),
         (["--band", "2"], "--band 2: the raster has 1 band(s)"),
@@ -273,3 +274,27 @@ def test_id_and_name_fields_can_be_chosen(files, make_vector):
     code, out, err = invoke(["report", *args, "--name-field", "title"])
     assert code == 2
     assert "--name-field 'title': no such field; fields: licence_no, deposit_nm" in err
+
+
+def test_teams_serve_reachable_ground_while_occupied_ground_waits(files, make_vector):
+    # Alpha is half occupied, Beta free; Alpha comes first by --priority. With access only in
+    # 2030, teams start on Beta at once rather than idling until Alpha can be reached.
+    both = make_vector(
+        [
+            box(X0 + 200, Y0 - 800, X0 + 800, Y0 - 200),
+            box(X0 - 900, Y0 - 1800, X0 - 300, Y0 - 1200),
+        ],
+        crs="EPSG:3035",
+        filename="two.gpkg",
+        name=["Alpha", "Beta"],
+        prio=[1, 2],
+    )
+    args = list(files)
+    args[args.index("--deposits") + 1] = str(both)
+    dates = ["--start-date", "2027-01-01", "--access-date", "2030-01-01", "--draws", "1"]
+    code, out, err = invoke(["report", *args, *dates, "--priority", "prio", "--format", "json"])
+    assert code == 0, err
+    by = {d["name"]: d for d in json.loads(out)["deposits"]}
+    assert by["Alpha"]["control"] != "free" and by["Beta"]["control"] == "free"
+    assert by["Beta"]["priority_rank"] == 1 and by["Alpha"]["priority_rank"] == 2
+    assert by["Beta"]["extraction_ready_date"]["p50"] < "2030-01-01"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 from shapely.geometry import box
 from typer.testing import CliRunner
 
@@ -230,6 +232,11 @@ def test_a_method_without_teams_is_named_as_the_reason(scene, write_toml):
         if x["region"] == region.name and x["figure"] == "extraction_ready_date_p50"
     )
     assert row["a"] is None and rep.compare_cells(row)[2] == "never"
+    # the schedule shows clearance begun and never finished, not "None"
+    console = Console(width=400, record=True, file=io.StringIO())
+    console.print(rep.render_schedule(r))
+    text = console.export_text()
+    assert "-> never" in text and "None" not in text
 
 
 def test_cli_schedule_compare_and_sensitivity(scene, tmp_path, write_toml):

@@ -298,6 +298,10 @@ def parse_teams(value: str | None) -> tuple[tuple[str, int], ...]:
             raise typer.BadParameter(
                 f"{part.strip()!r}: the count must be a whole number", param_hint="--teams"
             ) from None
+        if name.strip() in dict(out):
+            raise typer.BadParameter(
+                f"{name.strip()!r} is given twice; give each method once", param_hint="--teams"
+            )
         out.append((name.strip(), n))
     return tuple(out)
 
