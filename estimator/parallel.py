@@ -30,7 +30,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy  # noqa: F401  (loaded before _BASELINE_THREADS is taken)
 
-from .errors import InputDataError
+from .errors import EstimatorError, InputDataError
 
 logger = logging.getLogger(__name__)
 
@@ -255,16 +255,67 @@ def _map_threads(func, tasks, workers: int, max_in_flight: int | None) -> Iterat
         yield from _windowed(lambda t: pool.submit(func, t), tasks, limit)
 
 
-def _map_distributed(func, tasks, scheduler: str, max_in_flight: int | None) -> Iterator[Any]:
+def _connect(scheduler: str, timeout: str = "10s"):
+    """Connect to the Dask scheduler at ``scheduler`` (InputDataError if it cannot be used)."""
     from distributed import Client
+    from distributed.comm.addressing import parse_address, parse_host_port
 
     try:
-        client = Client(scheduler, timeout="10s", set_as_default=False)
+        parse_host_port(parse_address(scheduler)[1])
+    except ValueError as exc:
+        raise InputDataError(
+            f"--scheduler {scheduler!r}: not an address like tcp://HOST:8786 ({exc})"
+        ) from None
+    try:
+        return Client(scheduler, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise InputDataError(
             f"--scheduler {scheduler!r}: cannot reach the Dask scheduler ({exc}); start one "
             "with `dask scheduler` or check the address"
         ) from None
-    with client:
-        limit = max_in_flight or 2 * max(1, sum(client.nthreads().values()))
-        yield from _windowed(lambda t: client.submit(func, t, pure=False), tasks, limit)
+
+
+def check_scheduler(scheduler: str) -> None:
+    """Fail early (before any work) if the Dask scheduler at ``scheduler`` cannot be used.
+
+    Raises
+    ------
+    InputDataError
+        If the address is malformed or no scheduler answers there within 5 s.
+    """
+    with _quiet_dask():
+        _connect(scheduler, timeout="5s").close()
+
+
+class _quiet_dask:
+    """Keep distributed's own log records (tracebacks of lost connections) off the terminal.
+
+    demine reports what went wrong in one line; ``-vv`` (debug logging) lets them through.
+    """
+
+    def __enter__(self) -> None:
+        self._log = logging.getLogger("distributed")
+        self._level = self._log.level
+        if not logger.isEnabledFor(logging.DEBUG):
+            self._log.setLevel(logging.CRITICAL)
+
+    def __exit__(self, *exc: object) -> None:
+        self._log.setLevel(self._level)
+
+
+def _map_distributed(func, tasks, scheduler: str, max_in_flight: int | None) -> Iterator[Any]:
+    from concurrent.futures import CancelledError
+
+    from distributed.comm.core import CommClosedError
+
+    with _quiet_dask():
+        client = _connect(scheduler)
+        try:
+            with client:
+                limit = max_in_flight or 2 * max(1, sum(client.nthreads().values()))
+                yield from _windowed(lambda t: client.submit(func, t, pure=False), tasks, limit)
+        except (CancelledError, CommClosedError) as exc:
+            raise EstimatorError(
+                f"lost the Dask scheduler at {scheduler} ({type(exc).__name__}); the run "
+                "stopped and no partial output was written"
+            ) from None

@@ -118,6 +118,7 @@ def test_report_csv_markdown_and_files(files, tmp_path):
         (["--format", "csv", "-o", "x.csv", "--regions-csv", "x.csv"], "is also given to"),
         (["--geojson", "out.gpkg"], "out.gpkg: name it *.geojson"),
         (["--teams", "manual=40,manual=10"], "'manual' is given twice"),
+        (["--scheduler", "127.0.0.1:8786x"], "not an address like tcp://HOST:8786"),
         (["--as-of", "yesterday"], "'yesterday' is not a date"),
         (["--as-of", "1999-01-01"], "no control snapshot on or before 1999-01-01"),
         (["--band", "2"], "--band 2: the raster has 1 band(s)"),

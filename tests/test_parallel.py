@@ -234,3 +234,11 @@ def test_no_fork_while_another_thread_runs():
         [sys.executable, "-c", _CAN_FORK], capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["True", "False", "False"]
+
+
+def test_a_scheduler_is_checked_before_any_work(cluster):
+    parallel.check_scheduler(cluster.scheduler_address)  # reachable: no error
+    with pytest.raises(InputDataError, match="not an address like tcp://HOST:8786"):
+        parallel.check_scheduler("127.0.0.1:8786x")
+    with pytest.raises(InputDataError, match="cannot reach the Dask scheduler"):
+        parallel.check_scheduler("tcp://127.0.0.1:1")

@@ -143,7 +143,26 @@ Workers = Annotated[
         show_default="auto",
     ),
 ]
+
+
+def _check_scheduler(address: str | None) -> str | None:
+    """Reach the scheduler before any work: a wrong address fails in seconds, not after it."""
+    if address is not None:
+        from ..errors import InputDataError
+        from ..parallel import check_scheduler
+
+        try:
+            check_scheduler(address)
+        except InputDataError as exc:
+            raise typer.BadParameter(str(exc).removeprefix(f"--scheduler {address!r}: ")) from None
+    return address
+
+
 Scheduler = Annotated[
     str | None,
-    typer.Option("--scheduler", help="Run the overlay on a Dask scheduler (tcp://host:8786)."),
+    typer.Option(
+        "--scheduler",
+        help="Run the overlay on a Dask scheduler (tcp://host:8786).",
+        callback=_check_scheduler,
+    ),
 ]
