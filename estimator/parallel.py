@@ -275,16 +275,30 @@ def _connect(scheduler: str, timeout: str = "10s"):
         ) from None
 
 
+#: How long a run waits for a scheduler without workers to get one before giving up, seconds.
+WORKER_WAIT_S = 10.0
+
+
 def check_scheduler(scheduler: str) -> None:
     """Fail early (before any work) if the Dask scheduler at ``scheduler`` cannot be used.
 
     Raises
     ------
     InputDataError
-        If the address is malformed or no scheduler answers there within 5 s.
+        If the address is malformed, no scheduler answers there within 5 s, or it has no
+        workers and gets none within :data:`WORKER_WAIT_S` (its tasks would wait forever).
     """
     with _quiet_dask():
-        _connect(scheduler, timeout="5s").close()
+        client = _connect(scheduler, timeout="5s")
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except TimeoutError:
+            raise InputDataError(
+                f"--scheduler {scheduler!r}: the Dask scheduler has no workers; start some "
+                f"with `dask worker {scheduler}`"
+            ) from None
+        finally:
+            client.close()
 
 
 class _quiet_dask:
@@ -294,13 +308,17 @@ class _quiet_dask:
     """
 
     def __enter__(self) -> None:
-        self._log = logging.getLogger("distributed")
-        self._level = self._log.level
+        import distributed  # noqa: F401  (configures its loggers, each with its own level)
+
+        names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]
+        self._levels = {n: logging.getLogger(n).level for n in ["distributed", *names]}
         if not logger.isEnabledFor(logging.DEBUG):
-            self._log.setLevel(logging.CRITICAL)
+            for n in self._levels:
+                logging.getLogger(n).setLevel(logging.CRITICAL)
 
     def __exit__(self, *exc: object) -> None:
-        self._log.setLevel(self._level)
+        for n, level in self._levels.items():
+            logging.getLogger(n).setLevel(level)
 
 
 def _map_distributed(func, tasks, scheduler: str, max_in_flight: int | None) -> Iterator[Any]:
