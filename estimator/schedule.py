@@ -256,6 +256,10 @@ def _month_lengths(years: np.ndarray, months: np.ndarray) -> np.ndarray:
     return base[months] + ((months == 1) & leap)
 
 
+#: Working time (years, ~0.3 s) past a phase's start that finds the day its work resumes.
+_RESUME_YEARS = 1e-8
+
+
 @dataclass(frozen=True, slots=True)
 class Timeline:
     """When each deposit's phases run, for every draw.
@@ -293,7 +297,9 @@ class Timeline:
         for p, cal in enumerate(self.calendars):
             s_y = self.phase_start_years[p][rows, draw]
             e_y = self.phase_end_years[p][rows, draw]
-            starts[:, p] = np.maximum(cal.day_at(s_y), previous_end)
+            # (day_at gives the earliest day by which s_y working years have elapsed: the eve
+            # of a stand-down; a hair more working time is the day the calendar resumes)
+            starts[:, p] = np.maximum(cal.day_at(s_y + _RESUME_YEARS), previous_end)
             ends[:, p] = np.maximum(cal.day_at(e_y), starts[:, p])
             # A phase with no work ends when it starts.
             ends[:, p] = np.where(e_y == s_y, starts[:, p], ends[:, p])

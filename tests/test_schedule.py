@@ -196,3 +196,24 @@ def test_day_at_inverts_elapsed_with_a_stand_down():
     worked_before = WINTER.elapsed(days - 0.05) < years
     np.testing.assert_allclose(back[worked_before], days[worked_before], rtol=0, atol=1e-6)
     assert 0.2 < worked_before.mean() < 0.8
+
+
+def test_a_phase_waiting_through_the_stand_down_starts_when_work_resumes():
+    # Survey (all year) ends in early January; clearance (no work Dec-Feb) cannot begin
+    # before 1 March, and the phase dates say so rather than showing it begun in January.
+    work = np.array([[[1.0], [1.0], [10.0]]])  # team-days: NTS, TS, one clearance method
+    t, _ = schedule_deposits(
+        work,
+        order=[0],
+        earliest_day=np.array([0.0]),
+        teams=np.ones(3),
+        survey_days_per_year=np.array([100.0]),
+        clearance_days_per_year=np.array([100.0]),
+        survey_calendar=FLAT,
+        clearance_calendar=WINTER,
+    )
+    starts, ends = t.phase_days(np.array([0]))
+    survey_end, clearance_start = ends[0, 1], starts[0, 2]
+    assert to_dates(START, np.array([survey_end]))[0] < "2027-01-31"
+    assert to_dates(START, np.array([clearance_start])) == ["2027-03-01"]
+    assert ends[0, 2] > clearance_start
