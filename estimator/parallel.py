@@ -19,6 +19,7 @@ thread is running: a progress bar, a Dask client), short jobs run on threads, wh
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -301,23 +302,23 @@ def check_scheduler(scheduler: str) -> None:
             client.close()
 
 
-class _quiet_dask:
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
     """Keep distributed's own log records (tracebacks of lost connections) off the terminal.
 
     demine reports what went wrong in one line; ``-vv`` (debug logging) lets them through.
     """
+    import distributed  # noqa: F401  (configures its loggers, each with its own level)
 
-    def __enter__(self) -> None:
-        import distributed  # noqa: F401  (configures its loggers, each with its own level)
-
-        names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]
-        self._levels = {n: logging.getLogger(n).level for n in ["distributed", *names]}
-        if not logger.isEnabledFor(logging.DEBUG):
-            for n in self._levels:
-                logging.getLogger(n).setLevel(logging.CRITICAL)
-
-    def __exit__(self, *exc: object) -> None:
-        for n, level in self._levels.items():
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]
+    levels = {n: logging.getLogger(n).level for n in ["distributed", *names]}
+    if not logger.isEnabledFor(logging.DEBUG):
+        for n in levels:
+            logging.getLogger(n).setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for n, level in levels.items():
             logging.getLogger(n).setLevel(level)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -23,8 +22,6 @@ from ._common import (
     setup_logging,
 )
 from ._steps import run_step
-
-logger = logging.getLogger(__name__)
 
 
 class Format(StrEnum):
