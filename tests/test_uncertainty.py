@@ -259,6 +259,11 @@ def test_cli_schedule_compare_and_sensitivity(scene, tmp_path, write_toml):
     assert res.exit_code == 0, res.stderr
     assert "Timeline" in res.stdout and csv_path.read_text().startswith("rank,id,name")
     assert not [line for line in res.stdout.splitlines() if line != line.rstrip()]
+    assert "Testland: last deposit ready" in res.stdout
+    # no manual teams: scheduled, never finished; not "nothing scheduled"
+    res = runner.invoke(app, ["schedule", *args, "--teams", "manual=0"])
+    assert res.exit_code == 0, res.stderr
+    assert "Testland: last deposit never ready within the schedule's horizon" in res.stdout
     png = tmp_path / "t.png"
     res = runner.invoke(app, ["report", *args, "--sensitivity", "--sensitivity-png", str(png)])
     assert res.exit_code == 0, res.stderr

@@ -100,9 +100,15 @@ def schedule(
             out.print(line, style="dim", markup=False)
     print_table(out, rep.render_schedule(result))
     for r in rep.to_json_dict(result)["regions"]:
-        when = (r["extraction_ready_date"] or {}).get("p50")
+        ready = r["extraction_ready_date"]  # null: no deposit scheduled; p50 null: never
+        when = (ready or {}).get("p50")
         blocked = f"; {r['blocked_count']} blocked (no access)" if r["blocked_count"] else ""
-        what = f"last deposit ready {when} (P50)" if when else "nothing scheduled"
+        if ready is None:
+            what = "nothing scheduled"
+        elif when is None:
+            what = "last deposit never ready within the schedule's horizon (P50)"
+        else:
+            what = f"last deposit ready {when} (P50)"
         out.print(f"{r['name']}: {what}{blocked}", markup=False)
 
 
