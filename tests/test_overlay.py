@@ -158,6 +158,34 @@ def test_geodesic_buffer_of_a_point_has_the_disc_area():
     assert geodesic_area_m2(disc) == pytest.approx(math.pi * 1000.0**2, rel=2e-3)
 
 
+def test_densely_noded_rings_measured_on_the_authalic_cylinder_agree_with_geodesics():
+    from estimator.overlay import _dense_ring_area_m2
+
+    # An oblast-sized box with its borders densified as regions are (0.002 deg), a 1 km x 0.5 km
+    # one, and a box with a hole: the shortcut agrees with GeographicLib's geodesic polygons.
+    shell = shapely.segmentize(box(36.0, 47.0, 38.5, 48.3), 0.002)
+    holed = shapely.Polygon(
+        shell.exterior.coords,
+        [shapely.segmentize(box(37.0, 47.5, 37.4, 47.7), 0.002).exterior.coords],
+    )
+    small = shapely.segmentize(box(37.5, 47.5, 37.513, 47.5045), 0.0005)
+    for geom in (shell, holed, small):
+        ref = 0.0
+        for k, ring in enumerate((geom.exterior, *geom.interiors)):
+            xy = shapely.get_coordinates(ring)
+            assert _dense_ring_area_m2(xy) is not None  # the shortcut is taken
+            area = abs(GEOD.polygon_area_perimeter(xy[:, 0], xy[:, 1])[0])
+            ref += area if k == 0 else -area
+        assert geodesic_area_m2(geom) == pytest.approx(ref, rel=1e-8)
+    assert geodesic_area_m2(small) == pytest.approx(1e6 * 0.5, rel=0.03)  # ~1 km x 0.5 km
+    # Long edges, or one across the antimeridian: geodesics, not the shortcut.
+    assert (
+        _dense_ring_area_m2(shapely.get_coordinates(box(37.0, 47.0, 37.1, 47.1).exterior)) is None
+    )
+    across = np.array([[179.999, 0.0], [-179.999, 0.0], [-179.999, 0.001], [179.999, 0.001]])
+    assert _dense_ring_area_m2(np.vstack([across, across[:1]])) is None
+
+
 def test_geodesic_area_ignores_ring_orientation():
     from shapely.geometry import MultiPolygon, Polygon
 
