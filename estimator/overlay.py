@@ -2044,9 +2044,8 @@ def _execute(
 ) -> Iterator[_TaskResult]:
     """Run a plan's tasks; yield their results in task order.
 
-    ``meanwhile``: the caller's work that does not need the results, run once when the first
-    result is in (the workers are then busy with the next tasks), or at the end if no task
-    gives one.
+    ``meanwhile``: the caller's work that does not need the results, run once while the first
+    tasks run (see :func:`estimator.parallel.map_tasks`).
     """
     from .parallel import map_tasks, resolve_workers
 
@@ -2076,24 +2075,27 @@ def _execute(
 
     if progress is not None:
         progress(0.0, f"overlay: 0/{total} blocks")
-    in_process = scheduler is None and local.kind in ("serial", "threads")
-    handles = _Handles() if in_process else None
+    # Tasks run in this process (serially, on threads, or beside forked workers) share handles.
+    handles = _Handles() if scheduler is None and local.kind != "processes" else None
+    here = None if handles is None else functools.partial(_run_task, handles=handles)
     pending = list(meanwhile)
+
+    def run_pending() -> None:
+        while pending:
+            pending.pop(0)()
+
     try:
-        for result in map_tasks(
-            _run_task if handles is None else functools.partial(_run_task, handles=handles),
+        yield from map_tasks(
+            here if here is not None and local.kind in ("serial", "threads") else _run_task,
             plan.tasks(),
             workers=local.count,
             threads=local.kind == "threads",
             fork=local.kind == "forked",
             scheduler=scheduler,
             on_done=on_done,
-        ):
-            while pending:
-                pending.pop(0)()
-            yield result
-        while pending:
-            pending.pop(0)()
+            meanwhile=run_pending,
+            here=here,
+        )
     finally:
         if handles is not None:
             handles.close()
@@ -2191,8 +2193,8 @@ def overlay_footprints(
         distinct values of the float band (thousands per footprint).
     meanwhile : callable, optional
         Work of the caller's that does not need the overlay: called once (with no arguments)
-        when the first task's result is in, so that it runs while the workers run the next
-        tasks (or before the overlay, if it has no tasks).
+        while the first tasks run, as soon as the workers have them (serially: after the
+        first task; before the overlay, if it has no tasks).
 
     Returns
     -------

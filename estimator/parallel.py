@@ -11,10 +11,11 @@ cluster), which share nothing with the caller. Short jobs cannot repay that star
 processes forked from this one when that is safe: on a POSIX system, and with no other thread
 running in this process, so that no lock can be copied half-held. A fork takes milliseconds, and
 forked workers do not contend for one GIL as threads do: on a 2-core machine a whole-region job
-ran in 0.9 s on forked workers and in 1.1-1.3 s on threads. When forking is not safe (another
-thread is running: a progress bar, a Dask client), short jobs run on threads, whose heavy parts
-(GDAL reading and decompressing blocks, numpy's operations on arrays) release the GIL
-(:func:`resolve_workers`).
+ran in 0.9 s on forked workers and in 1.1-1.3 s on threads. This process, already warm, takes
+tasks beside ``N - 1`` forked workers rather than waiting for theirs (:func:`_map_shared`).
+When forking is not safe (another thread is running: a progress bar, a Dask client), short jobs
+run on threads, whose heavy parts (GDAL reading and decompressing blocks, numpy's operations on
+arrays) release the GIL (:func:`resolve_workers`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy  # noqa: F401  (loaded before _BASELINE_THREADS is taken)
@@ -166,6 +168,8 @@ def map_tasks(
     scheduler: str | None = None,
     on_done: Callable[[int, R], None] | None = None,
     max_in_flight: int | None = None,
+    meanwhile: Callable[[], object] | None = None,
+    here: Callable[[T], R] | None = None,
 ) -> Iterator[R]:
     """Run ``func`` on every task and yield the results in task order.
 
@@ -182,7 +186,8 @@ def map_tasks(
     threads : bool
         Run on ``workers`` threads of this process rather than on processes.
     fork : bool
-        Start the processes by forking this one, if :func:`can_fork` (else fresh ones).
+        Start the processes by forking this one, if :func:`can_fork` (else fresh ones). This
+        thread then works too, beside ``workers - 1`` forked processes (:func:`_map_shared`).
     scheduler : str, optional
         Address of a ``dask.distributed`` scheduler (``tcp://host:8786``). Workers must be able
         to import demine and to open the files the tasks name.
@@ -192,6 +197,15 @@ def map_tasks(
         Tasks submitted but not yet yielded (default: twice the number of workers; four
         times for processes, so that their queue does not run dry while the caller works
         on a result).
+    meanwhile : callable, optional
+        The caller's work that does not need the results, called once with no arguments
+        while the first tasks run: as soon as they are handed to the workers (local or
+        Dask), when the workers are still starting and the cores are not yet all busy; after
+        the first result when the tasks run serially in this thread; at the end when there
+        are no tasks.
+    here : callable, optional
+        The same work as ``func``, for the tasks this thread runs (``fork``), e.g. with
+        resources this process keeps for the job; default ``func``.
 
     Yields
     ------
@@ -203,22 +217,44 @@ def map_tasks(
     InputDataError
         If the scheduler cannot be reached.
     """
+    once = _Once(meanwhile)
     if scheduler is not None:
-        results = _map_distributed(func, tasks, scheduler, max_in_flight)
+        results = _map_distributed(func, tasks, scheduler, max_in_flight, once)
     elif workers <= 1:
         results = map(func, tasks)
     elif threads:
-        results = _map_threads(func, tasks, workers, max_in_flight)
+        results = _map_threads(func, tasks, workers, max_in_flight, once)
+    elif fork and can_fork():
+        results = _map_shared(func, here or func, tasks, workers, once)
     else:
-        results = _map_local(func, tasks, workers, max_in_flight, fork)
+        results = _map_local(func, tasks, workers, max_in_flight, fork, once)
     for i, result in enumerate(results):
+        once()
         if on_done is not None:
             on_done(i, result)
         yield result
+    once()
 
 
-def _windowed(submit, tasks: Iterable[Any], limit: int) -> Iterator[Any]:
-    """Submit at most ``limit`` tasks ahead of the one being yielded; yield results in order."""
+class _Once:
+    """Call ``func`` the first time this is called, and never again."""
+
+    def __init__(self, func: Callable[[], object] | None) -> None:
+        self._func = func
+
+    def __call__(self) -> None:
+        func, self._func = self._func, None
+        if func is not None:
+            func()
+
+
+def _windowed(
+    submit, tasks: Iterable[Any], limit: int, meanwhile: Callable[[], object]
+) -> Iterator[Any]:
+    """Submit at most ``limit`` tasks ahead of the one being yielded; yield results in order.
+
+    ``meanwhile`` is called after each round of submissions (a :class:`_Once`: the first).
+    """
     pending: deque = deque()
     it = iter(tasks)
     while True:
@@ -227,6 +263,7 @@ def _windowed(submit, tasks: Iterable[Any], limit: int) -> Iterator[Any]:
             if task is _END:
                 break
             pending.append(submit(task))
+        meanwhile()
         if not pending:
             return
         future = pending.popleft()
@@ -238,7 +275,9 @@ def _windowed(submit, tasks: Iterable[Any], limit: int) -> Iterator[Any]:
 _END = object()
 
 
-def _map_local(func, tasks, workers: int, max_in_flight: int | None, fork: bool) -> Iterator[Any]:
+def _map_local(
+    func, tasks, workers: int, max_in_flight: int | None, fork: bool, meanwhile
+) -> Iterator[Any]:
     limit = max_in_flight or 4 * workers
     ctx = _context(fork)
     forked = ctx.get_start_method() == "fork"
@@ -247,13 +286,100 @@ def _map_local(func, tasks, workers: int, max_in_flight: int | None, fork: bool)
         mp_context=ctx,
         initializer=_mark_forked_worker if forked else None,
     ) as pool:
-        yield from _windowed(lambda t: pool.submit(func, t), tasks, limit)
+        yield from _windowed(lambda t: pool.submit(func, t), tasks, limit, meanwhile)
 
 
-def _map_threads(func, tasks, workers: int, max_in_flight: int | None) -> Iterator[Any]:
+def _map_shared(func, here, tasks: Iterable[Any], workers: int, meanwhile) -> Iterator[Any]:
+    """Run the tasks on ``workers - 1`` forked processes and on this thread; yield them in order.
+
+    This process is warm (the raster open, GDAL started, its memory mapped) and has nothing
+    else to do while the tasks run, so it takes tasks as the workers do instead of waiting:
+    one fork fewer, and its first task starts without a fork's latency. Each worker gets its
+    next task as soon as it hands back a result (a callback on the result's arrival), this
+    thread whenever it is done with one, so both stay busy to the end and neither holds a
+    queue of tasks when the other runs out. Results are yielded in task order; those of this
+    thread wait (at most ``4 * workers``) for an earlier one still running in a worker.
+    """
+    lock = threading.Lock()
+    source = enumerate(tasks)
+    futures: dict[int, Future] = {}
+    mine: dict[int, Any] = {}
+    state = {"taken": 0, "open": True}
+
+    def take():
+        item = next(source, None) if state["open"] else None
+        state["taken"] += item is not None
+        return item
+
+    def feed(pool) -> None:
+        with lock:
+            item = take()
+            if item is None:
+                return
+            i, task = item
+            try:
+                future = pool.submit(func, task)
+            except BaseException as exc:  # a broken pool: the error is raised in its turn
+                future = Future()
+                future.set_exception(exc)
+            futures[i] = future
+        if not future.done() or future.exception() is None:
+            future.add_done_callback(lambda _: feed(pool))
+
+    def ready(i: int) -> tuple[bool, Any]:
+        if i in mine:
+            return True, mine.pop(i)
+        with lock:
+            future = futures.get(i)
+            if future is None or not future.done():
+                return False, None
+            del futures[i]
+        return True, future.result()
+
+    limit = 4 * workers
+    with ProcessPoolExecutor(
+        max_workers=workers - 1,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_mark_forked_worker,
+    ) as pool:
+        try:
+            for _ in range(workers - 1):
+                feed(pool)
+            meanwhile()
+            nxt = 0
+            while True:
+                done, result = ready(nxt)
+                if done:
+                    yield result
+                    nxt += 1
+                    continue
+                if len(mine) >= limit:  # wait for the earlier result of a worker
+                    with lock:
+                        future = futures[nxt]
+                    wait_futures([future], return_when=FIRST_COMPLETED)
+                    continue
+                with lock:
+                    item = take()
+                if item is None:
+                    break
+                mine[item[0]] = here(item[1])
+            # Nothing left to take: the rest are this thread's results and the workers' last.
+            while True:
+                with lock:
+                    if nxt >= state["taken"]:
+                        break
+                    future = futures.pop(nxt, None)
+                yield mine.pop(nxt) if future is None else future.result()
+                nxt += 1
+        finally:
+            with lock:
+                state["open"] = False
+
+
+def _map_threads(func, tasks, workers: int, max_in_flight: int | None, meanwhile) -> Iterator[Any]:
     limit = max_in_flight or 2 * workers
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="demine") as pool:
-        yield from _windowed(lambda t: pool.submit(func, t), tasks, limit)
+        yield from _windowed(lambda t: pool.submit(func, t), tasks, limit, meanwhile)
 
 
 def _connect(scheduler: str, timeout: str = "10s"):
@@ -322,7 +448,9 @@ def _quiet_dask() -> Iterator[None]:
             logging.getLogger(n).setLevel(level)
 
 
-def _map_distributed(func, tasks, scheduler: str, max_in_flight: int | None) -> Iterator[Any]:
+def _map_distributed(
+    func, tasks, scheduler: str, max_in_flight: int | None, meanwhile
+) -> Iterator[Any]:
     from concurrent.futures import CancelledError
 
     from distributed.comm.core import CommClosedError
@@ -332,7 +460,9 @@ def _map_distributed(func, tasks, scheduler: str, max_in_flight: int | None) -> 
         try:
             with client:
                 limit = max_in_flight or 2 * max(1, sum(client.nthreads().values()))
-                yield from _windowed(lambda t: client.submit(func, t, pure=False), tasks, limit)
+                yield from _windowed(
+                    lambda t: client.submit(func, t, pure=False), tasks, limit, meanwhile
+                )
         except (CancelledError, CommClosedError) as exc:
             raise EstimatorError(
                 f"lost the Dask scheduler at {scheduler} ({type(exc).__name__}); the run "

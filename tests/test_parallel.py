@@ -207,6 +207,53 @@ def test_forked_workers_give_the_serial_results_bit_for_bit(job):
     assert any(values for values, _, _ in out["1"][0])
 
 
+_SHARED = """
+import json, os, threading, time
+from estimator import parallel
+
+def work(x):
+    time.sleep(0.002 if x % 3 else 0.02)  # uneven tasks
+    if x == 13:
+        raise ValueError("task 13 failed")
+    return os.getpid(), x * x
+
+def here(x):
+    pid, y = work(x)
+    return -pid, y
+
+out = list(parallel.map_tasks(work, range(12), workers=2, fork=True, here=here))
+ran = []
+try:
+    for r in parallel.map_tasks(work, range(40), workers=2, fork=True, here=here):
+        ran.append(r[1])
+    error = None
+except ValueError as exc:
+    error = str(exc)
+print(json.dumps({"out": out, "parent": os.getpid(), "ran": ran, "error": error,
+                  "threads": threading.active_count()}))
+"""
+
+
+def test_forked_workers_and_this_process_share_the_tasks_in_order():
+    # In a process of its own, as above: this one never forks.
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _SHARED], capture_output=True, text=True, check=True
+    )
+    out = json.loads(done.stdout)
+    assert [y for _, y in out["out"]] == [x * x for x in range(12)]
+    here = [x for x, (pid, _) in enumerate(out["out"]) if pid == -out["parent"]]
+    forked = [x for x, (pid, _) in enumerate(out["out"]) if pid > 0 and pid != out["parent"]]
+    assert here and forked and len(here) + len(forked) == 12  # both worked, by `here` here
+    # A failed task is raised in its turn: every earlier result is yielded first.
+    assert out["ran"] == [x * x for x in range(13)]
+    assert out["error"] == "task 13 failed"
+    assert out["threads"] == 1  # the pool is gone, its threads too
+
+
 _CAN_FORK = """
 import ctypes, threading, time
 from estimator import parallel
