@@ -1604,14 +1604,17 @@ def _scratch(name: str, shape: tuple[int, ...], dtype="uint8") -> np.ndarray:
     Fresh arrays of a few MB are mapped anew by the allocator, and their page faults cost
     more than the passes over them. A buffer holds at most a row of tiles (about
     ``4 * _TASK_CELLS`` cells) or ``_CACHE_BYTES``; the calling thread's buffers are dropped
-    at the end of a job, worker threads' when they end (on a Dask worker, they stay).
+    at the end of a job, worker threads' when they end (on a Dask worker, they stay). A
+    buffer is at least ``_CACHE_BYTES`` (numpy asks for huge pages from 4 MiB: two page
+    faults instead of a thousand) and grows by doubling, so a job maps each one a few times.
     """
     dtype = np.dtype(dtype)
     n = math.prod(shape)
     key = f"{name}_{dtype.str}"
     buf = getattr(_SCRATCH, key, None)
     if buf is None or buf.size < n:
-        buf = np.empty(n, dtype=dtype)
+        size = max(n, 0 if buf is None else 2 * buf.size, _CACHE_BYTES // dtype.itemsize)
+        buf = np.empty(size, dtype=dtype)
         setattr(_SCRATCH, key, buf)
     return buf[:n].reshape(shape)
 
