@@ -34,6 +34,7 @@ import shapely
 from affine import Affine
 from rasterio.windows import Window, from_bounds
 
+from . import parallel
 from .errors import InputDataError
 
 logger = logging.getLogger(__name__)
@@ -1094,9 +1095,7 @@ def _open_for_pixels(grid: _GridSpec):
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
-    from .parallel import in_forked_worker
-
-    if grid.driver != "GTiff" or not in_forked_worker():
+    if grid.driver != "GTiff" or not parallel.in_forked_worker():
         return rasterio.open(grid.path)
     with warnings.catch_warnings():  # (safe: a forked worker runs one thread)
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -2050,9 +2049,7 @@ def _execute(
     ``meanwhile``: the caller's work that does not need the results, run once while the first
     tasks run (see :func:`estimator.parallel.map_tasks`).
     """
-    from .parallel import map_tasks, resolve_workers
-
-    local = resolve_workers(
+    local = parallel.resolve_workers(
         workers,
         estimated_s=plan.estimated_seconds(),
         n_tasks=len(plan.task_polys),
@@ -2088,7 +2085,7 @@ def _execute(
             pending.pop(0)()
 
     try:
-        yield from map_tasks(
+        yield from parallel.map_tasks(
             here if here is not None and local.kind in ("serial", "threads") else _run_task,
             plan.tasks(),
             workers=local.count,
