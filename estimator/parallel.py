@@ -170,6 +170,7 @@ def map_tasks(
     max_in_flight: int | None = None,
     meanwhile: Callable[[], object] | None = None,
     here: Callable[[T], R] | None = None,
+    count: int | None = None,
 ) -> Iterator[R]:
     """Run ``func`` on every task and yield the results in task order.
 
@@ -206,6 +207,9 @@ def map_tasks(
     here : callable, optional
         The same work as ``func``, for the tasks this thread runs (``fork``), e.g. with
         resources this process keeps for the job; default ``func``.
+    count : int, optional
+        The number of tasks, if known: workers beside this thread then hold one task each,
+        not two, over the last few (:func:`_map_shared`).
 
     Yields
     ------
@@ -225,7 +229,7 @@ def map_tasks(
     elif threads:
         results = _map_threads(func, tasks, workers, max_in_flight, once)
     elif fork and can_fork():
-        results = _map_shared(func, here or func, tasks, workers, once)
+        results = _map_shared(func, here or func, tasks, workers, once, count)
     else:
         results = _map_local(func, tasks, workers, max_in_flight, fork, once)
     for i, result in enumerate(results):
@@ -289,42 +293,66 @@ def _map_local(
         yield from _windowed(lambda t: pool.submit(func, t), tasks, limit, meanwhile)
 
 
-def _map_shared(func, here, tasks: Iterable[Any], workers: int, meanwhile) -> Iterator[Any]:
+def _map_shared(
+    func, here, tasks: Iterable[Any], workers: int, meanwhile, count: int | None
+) -> Iterator[Any]:
     """Run the tasks on ``workers - 1`` forked processes and on this thread; yield them in order.
 
     This process is warm (the raster open, GDAL started, its memory mapped) and has nothing
     else to do while the tasks run, so it takes tasks as the workers do instead of waiting:
-    one fork fewer, and its first task starts without a fork's latency. Each worker gets its
-    next task as soon as it hands back a result (a callback on the result's arrival), this
-    thread whenever it is done with one, so both stay busy to the end and neither holds a
-    queue of tasks when the other runs out. Results are yielded in task order; those of this
-    thread wait (at most ``4 * workers``) for an earlier one still running in a worker.
+    one fork fewer, and its first task starts without a fork's latency. Each worker holds two
+    tasks, the one it runs and the next (handing it one only when a result arrives left it
+    idle ~2 ms a task, the time this process's threads take to pass it on), and one each
+    over the last ``2 * workers`` of ``count`` tasks, so that no worker holds a queue when the
+    others run dry; this thread takes a task whenever it is done with one. Results are
+    yielded in task order; those of this thread wait (at most ``4 * workers``) for an earlier
+    one still running in a worker.
     """
     lock = threading.Lock()
     source = enumerate(tasks)
     futures: dict[int, Future] = {}
     mine: dict[int, Any] = {}
-    state = {"taken": 0, "open": True}
+    state = {"taken": 0, "open": True, "in_flight": 0}
 
     def take():
         item = next(source, None) if state["open"] else None
         state["taken"] += item is not None
         return item
 
-    def feed(pool) -> None:
+    def top_up(pool) -> None:
+        """Hand the workers tasks until each holds its share (called with ``lock`` free)."""
+        while True:
+            with lock:
+                near_end = count is not None and count - state["taken"] <= 2 * workers
+                if state["in_flight"] >= (1 if near_end else 2) * (workers - 1):
+                    return
+                item = take()
+                if item is None:
+                    return
+                i, task = item
+                try:
+                    future = pool.submit(func, task)
+                except BaseException as exc:  # a broken pool: the error is raised in its turn
+                    future = Future()
+                    future.set_exception(exc)
+                    state["open"] = False
+                futures[i] = future
+                state["in_flight"] += 1
+            future.add_done_callback(lambda _: finished(pool))
+
+    def finished(pool) -> None:
         with lock:
-            item = take()
-            if item is None:
-                return
-            i, task = item
-            try:
-                future = pool.submit(func, task)
-            except BaseException as exc:  # a broken pool: the error is raised in its turn
-                future = Future()
-                future.set_exception(exc)
-            futures[i] = future
-        if not future.done() or future.exception() is None:
-            future.add_done_callback(lambda _: feed(pool))
+            state["in_flight"] -= 1
+        top_up(pool)
+
+    def run_here(i: int, task) -> None:
+        try:
+            mine[i] = here(task)
+        except Exception as exc:  # raised in its turn, as a worker's error is
+            failed = Future()
+            failed.set_exception(exc)
+            with lock:
+                futures[i] = failed
 
     def ready(i: int) -> tuple[bool, Any]:
         if i in mine:
@@ -343,8 +371,7 @@ def _map_shared(func, here, tasks: Iterable[Any], workers: int, meanwhile) -> It
         initializer=_mark_forked_worker,
     ) as pool:
         try:
-            for _ in range(workers - 1):
-                feed(pool)
+            top_up(pool)
             meanwhile()
             nxt = 0
             while True:
@@ -362,7 +389,7 @@ def _map_shared(func, here, tasks: Iterable[Any], workers: int, meanwhile) -> It
                     item = take()
                 if item is None:
                     break
-                mine[item[0]] = here(item[1])
+                run_here(*item)
             # Nothing left to take: the rest are this thread's results and the workers' last.
             while True:
                 with lock:
