@@ -426,7 +426,7 @@ def main() -> None:
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores "
         f"(load average at the end {load[0]:.1f}). Wall: process start to exit, "
         "start-up and reading the polygons included (30 m jobs: best of 3 runs; the read floor "
-        "and whole regions: best of 5 interleaved rounds); compute: the overlay call alone "
+        "and whole regions: best of 10 interleaved rounds); compute: the overlay call alone "
         "(whole regions: the whole summarize_whole_regions call); peak: summed RSS of the "
         "process and its workers. demine sums true "
         "ellipsoidal cell areas, the others planar cells: their figures are converted with the "
