@@ -1618,6 +1618,46 @@ def _scratch(name: str, shape: tuple[int, ...], dtype="uint8") -> np.ndarray:
     return buf[:n].reshape(shape)
 
 
+class _RowStats:
+    """A row factor's mean, deviations and block means, kept for the rows of tiles of a task.
+
+    Every row of tiles of a task has the same row factor (one area model per task window), and
+    its statistics cost more numpy calls than a small row of tiles' counts: they are computed
+    once (:func:`_row_stats`).
+    """
+
+    def __init__(self, g: np.ndarray) -> None:
+        self.g = g
+        self.g_mean = float(g.mean())
+        self.dg = g - self.g_mean
+        self.dg_max = float(np.abs(self.dg).max())
+        self.g_sum = float(g.sum())
+        self._blocks: dict[int, tuple[np.ndarray, float]] = {}
+
+    def blocks(self, rows: int) -> tuple[np.ndarray, float]:
+        """Mean deviation of each block of ``rows`` rows, and the largest spread about it."""
+        if rows not in self._blocks:
+            h = self.dg.size
+            firsts = np.arange(0, h, rows)
+            sizes = np.diff(np.r_[firsts, h])
+            means = np.add.reduceat(self.dg, firsts) / sizes
+            spread = float(np.abs(self.dg - np.repeat(means, sizes)).max())
+            self._blocks[rows] = (means, spread)
+        return self._blocks[rows]
+
+
+_ROWS = threading.local()
+
+
+def _row_stats(g: np.ndarray) -> _RowStats:
+    """Statistics of the row factor ``g``, from this thread's last ones if ``g`` is the same."""
+    last = getattr(_ROWS, "last", None)
+    if last is None or last.g is not g:
+        last = _RowStats(g)
+        _ROWS.last = last
+    return last
+
+
 def _span_totals(
     data: np.ndarray, g: np.ndarray, hcs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -1641,12 +1681,10 @@ def _span_totals(
     n_t, w = hcs.shape
     if data.dtype.kind not in "ui" or not data.flags.c_contiguous or span != n_t * w:
         return None
-    g_mean = float(g.mean())
-    dg = g - g_mean
+    rs = _row_stats(g)
+    g_mean = rs.g_mean
     h_mean = hcs.mean(axis=1)
-    cross = float(np.abs(dg).max()) * float(
-        (np.abs(hcs - h_mean[:, None]).max(axis=1) / h_mean).max()
-    )
+    cross = rs.dg_max * float((np.abs(hcs - h_mean[:, None]).max(axis=1) / h_mean).max())
     if cross > _SEPARABLE_TOL * g_mean:
         return None
     lo, hi, below = _value_range(data)
@@ -1658,11 +1696,15 @@ def _span_totals(
             return None
         candidates = [*range(lo, below + 1), hi]
     sample = data[:: max(1, h // 32), :: max(1, span // 64)]
-    rest = max(candidates, key=lambda v: int(np.count_nonzero(sample == v)))
+    if data.dtype.itemsize == 1:  # the most frequent value in the sample (the first, if tied)
+        seen = np.bincount(sample.reshape(-1).view(np.uint8), minlength=256)
+        rest = candidates[int(np.argmax(seen[np.array(candidates) & 0xFF]))]
+    else:
+        rest = max(candidates, key=lambda v: int(np.count_nonzero(sample == v)))
     others = np.array([v for v in candidates if v != rest], dtype=data.dtype)
-    tile_total = float(g.sum()) * hcs.sum(axis=1)
+    tile_total = rs.g_sum * hcs.sum(axis=1)
     if others.size:
-        cols, rows, dg_rows = _value_counts(data, others, n_t, dg, _SEPARABLE_TOL * g_mean - cross)
+        cols, rows, dg_rows = _value_counts(data, others, n_t, rs, _SEPARABLE_TOL * g_mean - cross)
         cols = cols.reshape(-1, n_t, w)
         counts = cols.sum(axis=2)  # (k, n_t)
         area = g_mean * np.einsum("ktw,tw->kt", cols, hcs) + h_mean * np.einsum(
@@ -1716,22 +1758,22 @@ def _value_range(data: np.ndarray) -> tuple[int, int, int]:
     return lo, hi, below
 
 
-def _value_counts(data: np.ndarray, others: np.ndarray, n_t: int, dg: np.ndarray, budget: float):
+def _value_counts(data: np.ndarray, others: np.ndarray, n_t: int, rs: _RowStats, budget: float):
     """Column counts of each value of ``others`` in ``data``, and row counts per tile.
 
     Returns ``(cols (k, span), rows (k, j, n_t), dg_rows (j,))``: ``rows`` are the counts of
     ``j`` blocks of rows in each tile and ``dg_rows`` the mean row-factor deviation of each
-    block. Blocks are as thick as the CPU cache allows when ``dg`` varies by at most
-    ``budget`` within them (projected rasters); else thinner (8, 4, 2 rows) or single rows.
+    block. Blocks are as thick as the CPU cache allows when the row factor's deviation ``dg``
+    (of ``rs``) varies by at most ``budget`` within them (projected rasters); else thinner
+    (8, 4, 2 rows) or single rows.
     """
     h, span = data.shape
     w = span // n_t
     k = others.size
+    dg = rs.dg
     cache_rows = max(8, min(h, 255, _CACHE_BYTES // (k * span)))
     blocks = [(a, min(h, a + cache_rows)) for a in range(0, h, cache_rows)]
-    firsts = np.arange(0, h, cache_rows)
-    dg_blocks = np.add.reduceat(dg, firsts) / np.diff(np.r_[firsts, h])
-    spread = float(np.abs(dg - np.repeat(dg_blocks, np.diff(np.r_[firsts, h]))).max())
+    dg_blocks, spread = rs.blocks(cache_rows)
     if span % 8 == 0 and spread <= budget:
         cols = np.zeros((k, span), dtype=np.uint32)  # (no more than 2**32 rows)
         rows = np.empty((k, len(blocks), n_t), dtype=np.int64)
