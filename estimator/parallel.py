@@ -200,10 +200,11 @@ def map_tasks(
         on a result).
     meanwhile : callable, optional
         The caller's work that does not need the results, called once with no arguments
-        while the first tasks run: as soon as they are handed to the workers (local or
-        Dask), when the workers are still starting and the cores are not yet all busy; after
-        the first result when the tasks run serially in this thread; at the end when there
-        are no tasks.
+        while tasks run: as soon as the first are handed to workers that run apart from this
+        thread (threads, fresh processes, Dask), when they are still starting and the cores
+        are not yet all busy; beside forked workers, when this thread has no task left to
+        take and would wait for theirs; after the first result when the tasks run serially
+        in this thread; at the end when there are no tasks.
     here : callable, optional
         The same work as ``func``, for the tasks this thread runs (``fork``), e.g. with
         resources this process keeps for the job; default ``func``.
@@ -225,7 +226,7 @@ def map_tasks(
     if scheduler is not None:
         results = _map_distributed(func, tasks, scheduler, max_in_flight, once)
     elif workers <= 1:
-        results = map(func, tasks)
+        results = _serial(func, tasks, once)
     elif threads:
         results = _map_threads(func, tasks, workers, max_in_flight, once)
     elif fork and can_fork():
@@ -233,11 +234,16 @@ def map_tasks(
     else:
         results = _map_local(func, tasks, workers, max_in_flight, fork, once)
     for i, result in enumerate(results):
-        once()
         if on_done is not None:
             on_done(i, result)
         yield result
     once()
+
+
+def _serial(func, tasks: Iterable[Any], meanwhile) -> Iterator[Any]:
+    for result in map(func, tasks):
+        yield result
+        meanwhile()
 
 
 class _Once:
@@ -372,7 +378,6 @@ def _map_shared(
     ) as pool:
         try:
             top_up(pool)
-            meanwhile()
             nxt = 0
             while True:
                 done, result = ready(nxt)
@@ -390,7 +395,9 @@ def _map_shared(
                 if item is None:
                     break
                 run_here(*item)
-            # Nothing left to take: the rest are this thread's results and the workers' last.
+            # Nothing left to take: the side work fills this thread's wait for the workers'
+            # last tasks; the rest are this thread's results and theirs.
+            meanwhile()
             while True:
                 with lock:
                     if nxt >= state["taken"]:

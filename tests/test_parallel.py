@@ -221,7 +221,12 @@ def here(x):
     pid, y = work(x)
     return -pid, y
 
-out = list(parallel.map_tasks(work, range(12), workers=2, fork=True, here=here))
+side = []
+out = list(
+    parallel.map_tasks(
+        work, range(12), workers=2, fork=True, here=here, meanwhile=lambda: side.append(1)
+    )
+)
 ran = []
 try:
     for r in parallel.map_tasks(work, range(40), workers=2, fork=True, here=here):
@@ -230,7 +235,7 @@ try:
 except ValueError as exc:
     error = str(exc)
 print(json.dumps({"out": out, "parent": os.getpid(), "ran": ran, "error": error,
-                  "threads": threading.active_count()}))
+                  "threads": threading.active_count(), "side": len(side)}))
 """
 
 
@@ -253,6 +258,21 @@ def test_forked_workers_and_this_process_share_the_tasks_in_order():
     assert out["ran"] == [x * x for x in range(13)]
     assert out["error"] == "task 13 failed"
     assert out["threads"] == 1  # the pool is gone, its threads too
+    assert out["side"] == 1  # the caller's side work ran once
+
+
+def test_side_work_runs_once_whatever_runs_the_tasks():
+    for kw in ({}, {"workers": 2, "threads": True}):
+        for tasks in (range(5), range(0)):
+            events = []
+            for r in map_tasks(_square, tasks, meanwhile=lambda e=events: e.append("side"), **kw):
+                events.append(r)
+            assert events.count("side") == 1
+            assert sorted(e for e in events if e != "side") == [x * x for x in tasks]
+    events = []  # serially: after the first result, while the next tasks wait
+    for r in map_tasks(_square, range(3), meanwhile=lambda: events.append("side")):
+        events.append(r)
+    assert events == [0, "side", 1, 4]
 
 
 _CAN_FORK = """
