@@ -310,9 +310,11 @@ def _map_shared(
     tasks, the one it runs and the next (handing it one only when a result arrives left it
     idle ~2 ms a task, the time this process's threads take to pass it on), and one each
     over the last ``2 * workers`` of ``count`` tasks, so that no worker holds a queue when the
-    others run dry; this thread takes a task whenever it is done with one. Results are
-    yielded in task order; those of this thread wait (at most ``4 * workers``) for an earlier
-    one still running in a worker.
+    others run dry; this thread takes a task whenever it is done with one. The caller's side
+    work (``meanwhile``) runs when no task is left to take, while this thread would wait for
+    the workers' last ones. Results are yielded in task order, and a task that fails is
+    raised in its turn wherever it ran; this thread's results wait (at most ``4 * workers``)
+    for an earlier one still running in a worker.
     """
     lock = threading.Lock()
     source = enumerate(tasks)
