@@ -320,9 +320,12 @@ def _map_shared(
     source = enumerate(tasks)
     futures: dict[int, Future] = {}
     mine: dict[int, Any] = {}
-    state = {"taken": 0, "open": True, "in_flight": 0}
+    state: dict[str, Any] = {"taken": 0, "open": True, "in_flight": 0, "error": None}
 
     def take():
+        """Return the next ``(index, task)``, or None (called with ``lock`` held)."""
+        if state["error"] is not None:  # the tasks' source failed in a callback: raise it here
+            raise state["error"]
         item = next(source, None) if state["open"] else None
         state["taken"] += item is not None
         return item
@@ -334,7 +337,11 @@ def _map_shared(
                 near_end = count is not None and count - state["taken"] <= 2 * workers
                 if state["in_flight"] >= (1 if near_end else 2) * (workers - 1):
                     return
-                item = take()
+                try:
+                    item = take()
+                except BaseException as exc:  # (in a callback, it would only be logged)
+                    state["error"], state["open"] = exc, False
+                    return
                 if item is None:
                     return
                 i, task = item
@@ -403,6 +410,8 @@ def _map_shared(
             while True:
                 with lock:
                     if nxt >= state["taken"]:
+                        if state["error"] is not None:  # not a short job: a failed source
+                            raise state["error"]
                         break
                     future = futures.pop(nxt, None)
                 yield mine.pop(nxt) if future is None else future.result()

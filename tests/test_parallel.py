@@ -234,8 +234,32 @@ try:
     error = None
 except ValueError as exc:
     error = str(exc)
+def steady(x):
+    time.sleep(0.003)
+    return os.getpid(), x * x
+
+def slow(x):  # this thread is busy while the worker's callbacks ask for tasks
+    time.sleep(0.3)
+    return steady(x)
+
+def failing_source():
+    for x in range(30):
+        if x == 17:
+            raise RuntimeError("the tasks' source failed")
+        yield x
+
+got = []
+try:
+    for r in parallel.map_tasks(
+        steady, failing_source(), workers=2, fork=True, count=30, here=slow
+    ):
+        got.append(r[1])
+    source_error = None
+except RuntimeError as exc:
+    source_error = str(exc)
 print(json.dumps({"out": out, "parent": os.getpid(), "ran": ran, "error": error,
-                  "threads": threading.active_count(), "side": len(side)}))
+                  "threads": threading.active_count(), "side": len(side),
+                  "source_error": source_error, "got": got}))
 """
 
 
@@ -259,6 +283,10 @@ def test_forked_workers_and_this_process_share_the_tasks_in_order():
     assert out["error"] == "task 13 failed"
     assert out["threads"] == 1  # the pool is gone, its threads too
     assert out["side"] == 1  # the caller's side work ran once
+    # A source of tasks that fails is raised, wherever it was asked for its next task (this
+    # thread, or a worker's callback): the run is never cut short silently.
+    assert out["source_error"] == "the tasks' source failed"
+    assert out["got"] == [x * x for x in range(len(out["got"]))] and len(out["got"]) <= 17
 
 
 def test_side_work_runs_once_whatever_runs_the_tasks():
