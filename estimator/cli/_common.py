@@ -79,6 +79,15 @@ def err_console() -> Console:
     return Console(stderr=True, soft_wrap=True, highlight=False)
 
 
+def announce(*paths: Path | None, quiet: int) -> None:
+    """Say on stderr which files were written (not with ``-q``)."""
+    if quiet == 0:
+        err = err_console()
+        for path in paths:
+            if path is not None:
+                err.print(f"wrote {path}", markup=False)
+
+
 def fail(message: str, code: int) -> typer.Exit:
     err_console().print(f"demine: error: {message}", markup=False)
     return typer.Exit(code)

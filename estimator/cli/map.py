@@ -10,10 +10,10 @@ import typer
 
 from . import options as opt
 from ._common import (
+    announce,
     app,
     build_inputs,
     check_output_paths,
-    err_console,
     handle_errors,
     setup_logging,
 )
@@ -131,6 +131,4 @@ def map_command(
         )
         dio.write_text(map_html(result, svg), html)
         written.append(html)
-    if not quiet:
-        for path in written:
-            err_console().print(f"wrote {path}", markup=False)
+    announce(*written, quiet=quiet)

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from . import options as opt
 from ._common import (
+    announce,
     app,
     bar_callback,
     check_hazard_options,
@@ -291,8 +292,7 @@ def regions(
         text = buf.export_text()
     if output is not None:
         dio.write_text(text, output)
-        if quiet == 0:
-            err.print(f"wrote {output}", markup=False)
+        announce(output, quiet=quiet)
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

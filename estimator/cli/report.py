@@ -13,6 +13,7 @@ from rich.console import Console
 
 from . import options as opt
 from ._common import (
+    announce,
     app,
     build_inputs,
     check_output_paths,
@@ -187,13 +188,11 @@ def report(
         from .. import plot
 
         dio.write_bytes(plot.tornado_png(result), sensitivity_png)
-        if quiet == 0:
-            err.print(f"wrote {sensitivity_png}", markup=False)
+        announce(sensitivity_png, quiet=quiet)
 
     if regions_csv is not None:
         dio.write_text(rep.regions_csv(result), regions_csv)
-        if quiet == 0:
-            err.print(f"wrote {regions_csv}", markup=False)
+        announce(regions_csv, quiet=quiet)
     if sensitivity and fmt is Format.csv and quiet == 0:
         err.print(
             "demine: --sensitivity: a CSV holds one row per deposit; the tornado tables are in "
@@ -202,8 +201,7 @@ def report(
         )
     if geojson is not None:
         dio.write_json(rep.to_geojson(result), geojson, indent=None)
-        if quiet == 0:
-            err.print(f"wrote {geojson}", markup=False)
+        announce(geojson, quiet=quiet)
 
     _write_outputs(
         result, quiet=quiet, gpkg=gpkg, hazard_geojson=hazard_geojson, html=html, map_png=map_png
@@ -228,8 +226,7 @@ def report(
         text = console.export_text()
     if output is not None:
         dio.write_text(text, output)
-        if quiet == 0:
-            err.print(f"wrote {output}", markup=False)
+        announce(output, quiet=quiet)
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -341,6 +338,4 @@ def _write_outputs(
 
             dio.write_text(report_html(result, map_png=png), html)
             written.append(html)
-    if quiet == 0:
-        for path in written:
-            err_console().print(f"wrote {path}", markup=False)
+    announce(*written, quiet=quiet)

@@ -12,10 +12,10 @@ from rich.table import Table
 
 from . import options as opt
 from ._common import (
+    announce,
     app,
     build_inputs,
     check_output_paths,
-    err_console,
     handle_errors,
     print_table,
     setup_logging,
@@ -90,8 +90,7 @@ def schedule(
     )
     if csv_path is not None:
         dio.write_text(rep.schedule_csv(result), csv_path)
-        if not quiet:
-            err_console().print(f"wrote {csv_path}", markup=False)
+        announce(csv_path, quiet=quiet)
     out = Console(highlight=False)
     if not out.is_terminal:
         out = Console(highlight=False, width=240)
