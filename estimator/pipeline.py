@@ -612,6 +612,7 @@ def _probability_path(inputs: Inputs, raster_path: Path | None) -> Path | None:
 def _overlay_probability(
     path: Path,
     prepared: list[_Prepared],
+    footprint_area_m2: np.ndarray,
     *,
     workers: int | None,
     scheduler: str | None,
@@ -694,7 +695,7 @@ def _overlay_probability(
             )
             continue
         high = -math.expm1(z.log_none_area[i] / cell_m2[i])
-        share = float(z.data_area_m2[i]) / geodesic_area_m2(fp)
+        share = float(z.data_area_m2[i]) / footprint_area_m2[i]
         if share < 0.999:
             reasons[i] = (
                 f"probability data cover {share_text(share)} of the footprint; its expected "
@@ -855,6 +856,7 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
         probability, probability_reason = _overlay_probability(
             probability_path,
             prepared,
+            fp_area,
             workers=inputs.workers,
             scheduler=inputs.scheduler,
             progress=progress,
