@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -116,27 +117,22 @@ def _fit(bounds: tuple[float, float, float, float], aspect: float) -> tuple[floa
 
 
 def _read_occupied(report: Report, to_map) -> shapely.Geometry | None:
-    from .control import OCCUPIED_CLASSES
-    from .io import read_vector
+    """Return the occupied zones the report used (its control snapshot), in the map frame."""
+    import datetime as dt
+
+    from .pipeline import read_occupied
 
     inputs = report.meta.get("inputs", {})
     path = inputs.get("control")
     if not path:
         return None
-    gdf = read_vector(path, what="control zones", option="--control")
-    columns = {c.lower(): c for c in gdf.columns}
-    if "class" in columns:
-        gdf = gdf[gdf[columns["class"]].astype(str).str.strip().str.lower().isin(OCCUPIED_CLASSES)]
     when = report.meta.get("control_date")
-    if when and "date" in columns:
-        gdf = gdf[gdf[columns["date"]].astype(str).str.slice(0, 10) == when]
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
-    if not len(gdf):
+    occupied, _ = read_occupied(
+        Path(path), inputs.get("assume_crs"), dt.date.fromisoformat(when) if when else None
+    )
+    if occupied is None or occupied.is_empty:
         return shapely.Polygon()
-    geoms = [
-        g if g.is_valid else shapely.make_valid(g) for g in gdf.to_crs(_LONLAT).geometry.values
-    ]
-    occupied = to_map(shapely.union_all(geoms))
+    occupied = to_map(occupied)
     return occupied if occupied.is_valid else shapely.make_valid(occupied)
 
 

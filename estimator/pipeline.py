@@ -472,7 +472,7 @@ def _read_regions(path: Path, assume_crs: str | None) -> tuple[list[str], list[s
     return names, geoms
 
 
-def _read_control(
+def read_occupied(
     path: Path, assume_crs: str | None, as_of: dt.date | None
 ) -> tuple[shapely.Geometry | None, str | None]:
     """Occupied territory at ``as_of`` (default: the latest snapshot) and its date."""
@@ -761,7 +761,7 @@ def assess(inputs: Inputs, params: Params, *, progress: Progress | None = None) 
     region_names, region_geoms = _read_regions(regions_path, inputs.assume_crs)
     occupied, control_date = (None, None)
     if control_path is not None:
-        occupied, control_date = _read_control(control_path, inputs.assume_crs, inputs.as_of)
+        occupied, control_date = read_occupied(control_path, inputs.assume_crs, inputs.as_of)
 
     footprints = [p.footprint for p in prepared]
     valid_idx = [i for i, f in enumerate(footprints) if f is not None]
