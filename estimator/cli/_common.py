@@ -79,6 +79,12 @@ def err_console() -> Console:
     return Console(stderr=True, soft_wrap=True, highlight=False)
 
 
+def stdout_console(pipe_width: int, **options: Any) -> Console:
+    """Return a console for stdout tables: a terminal's width, else ``pipe_width``."""
+    out = Console(highlight=False, **options)
+    return out if out.is_terminal else Console(highlight=False, width=pipe_width, **options)
+
+
 def announce(*paths: Path | None, quiet: int) -> None:
     """Say on stderr which files were written (not with ``-q``)."""
     if quiet == 0:

@@ -28,6 +28,7 @@ from ._common import (
     handle_errors,
     print_table,
     setup_logging,
+    stdout_console,
     stop_checkpoint,
 )
 
@@ -274,11 +275,7 @@ def regions(
         result = run(_LineProgress(err) if quiet == 0 else checkpoint_only)
 
     if fmt is Format.table and output is None:
-        # A pipe or file gets the full width; a terminal its own.
-        out = Console(soft_wrap=False, highlight=False)
-        if not out.is_terminal:
-            out = Console(soft_wrap=False, highlight=False, width=200)
-        _print(out, result)
+        _print(stdout_console(200, soft_wrap=False), result)
         return
     if fmt is Format.json:
         text = json.dumps({"demine": result.meta, "regions": _rows(result)}, indent=2) + "\n"

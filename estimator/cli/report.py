@@ -21,6 +21,7 @@ from ._common import (
     handle_errors,
     print_table,
     setup_logging,
+    stdout_console,
 )
 from ._steps import run_step
 
@@ -208,11 +209,7 @@ def report(
     )
 
     if fmt is Format.table and output is None:
-        # A pipe or file gets the full width; a terminal its own.
-        out = Console(highlight=False)
-        if not out.is_terminal:
-            out = Console(highlight=False, width=240)
-        _print_table(out, result, quiet=quiet, sensitivity=sensitivity)
+        _print_table(stdout_console(240), result, quiet=quiet, sensitivity=sensitivity)
         return
     if fmt is Format.json:
         text = rep.to_json(result)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from . import options as opt
@@ -19,6 +18,7 @@ from ._common import (
     handle_errors,
     print_table,
     setup_logging,
+    stdout_console,
     with_progress,
 )
 
@@ -91,9 +91,7 @@ def schedule(
     if csv_path is not None:
         dio.write_text(rep.schedule_csv(result), csv_path)
         announce(csv_path, quiet=quiet)
-    out = Console(highlight=False)
-    if not out.is_terminal:
-        out = Console(highlight=False, width=240)
+    out = stdout_console(240)
     if not quiet:
         for line in rep.caption_lines(result)[0]:
             out.print(line, style="dim", markup=False)
@@ -193,9 +191,7 @@ def compare(
         table.add_column(col, justify="left" if text else "right", no_wrap=not text)
     for row in rows:
         table.add_row(*rep.compare_cells(row))
-    out = Console(highlight=False)
-    if not out.is_terminal:
-        out = Console(highlight=False, width=200)
+    out = stdout_console(200)
     changed_a = ", ".join(a.params.overridden_keys) or "none"
     changed_b = ", ".join(b.params.overridden_keys) or "none"
     if not quiet:
