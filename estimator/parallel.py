@@ -75,13 +75,39 @@ def _native_threads() -> int | None:
 _BASELINE_THREADS = _native_threads()
 
 
+#: The threads of pools whose forked workers are exiting: a job does not wait for its
+#: workers to exit (~15 ms: the kernel unmaps their memory); the next fork does, or the end
+#: of the process (concurrent.futures joins them then).
+_EXITING: list[threading.Thread] = []
+
+
+def _reap() -> None:
+    """Wait for the forked workers of earlier jobs to exit, and for their pools' threads."""
+    while _EXITING:
+        _EXITING.pop().join()
+
+
+def _shutdown_later(pool: ProcessPoolExecutor) -> None:
+    """Shut ``pool`` down without waiting for its workers to exit (see :func:`_reap`)."""
+    # The pool forgets its thread on shutdown; shutdown(wait=True) would not wait afterwards.
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if not isinstance(manager, threading.Thread):  # (not CPython 3.9-3.14's pool)
+        pool.shutdown(wait=True)
+        return
+    pool.shutdown(wait=False)
+    _EXITING.append(manager)
+
+
 def can_fork() -> bool:
     """Whether worker processes may be forked from this one.
 
     On POSIX only, from the main thread, with no other Python thread running and no more
     native threads than at import (a GDAL or Dask pool started since): a fork copies only the
     thread that calls it, and a lock another thread held would stay locked in the child.
+    Earlier jobs' forked workers still exiting are waited for first (their pools' threads).
     """
+    if threading.current_thread() is threading.main_thread():
+        _reap()
     native = _native_threads()
     return (
         "fork" in multiprocessing.get_all_start_methods()
@@ -138,6 +164,7 @@ _FORKED_WORKER = False
 def _mark_forked_worker() -> None:
     global _FORKED_WORKER
     _FORKED_WORKER = True
+    _EXITING.clear()  # the parent's, copied: not this process's to wait for
 
 
 def in_forked_worker() -> bool:
@@ -314,7 +341,9 @@ def _map_shared(
     work (``meanwhile``) runs when no task is left to take, while this thread would wait for
     the workers' last ones. Results are yielded in task order, and a task that fails is
     raised in its turn wherever it ran; this thread's results wait (at most ``4 * workers``)
-    for an earlier one still running in a worker.
+    for an earlier one still running in a worker. Once the last result is yielded, the
+    workers exit while the caller goes on (the next fork waits for them, :func:`_reap`);
+    after an error, their running tasks end first.
     """
     lock = threading.Lock()
     source = enumerate(tasks)
@@ -380,45 +409,51 @@ def _map_shared(
         return True, future.result()
 
     limit = 4 * workers
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=workers - 1,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_mark_forked_worker,
-    ) as pool:
-        try:
-            top_up(pool)
-            nxt = 0
-            while True:
-                done, result = ready(nxt)
-                if done:
-                    yield result
-                    nxt += 1
-                    continue
-                if len(mine) >= limit:  # wait for the earlier result of a worker
-                    with lock:
-                        future = futures[nxt]
-                    wait_futures([future], return_when=FIRST_COMPLETED)
-                    continue
-                with lock:
-                    item = take()
-                if item is None:
-                    break
-                run_here(*item)
-            # Nothing left to take: the side work fills this thread's wait for the workers'
-            # last tasks; the rest are this thread's results and theirs.
-            meanwhile()
-            while True:
-                with lock:
-                    if nxt >= state["taken"]:
-                        if state["error"] is not None:  # not a short job: a failed source
-                            raise state["error"]
-                        break
-                    future = futures.pop(nxt, None)
-                yield mine.pop(nxt) if future is None else future.result()
+    )
+    finished_all = False
+    try:
+        top_up(pool)
+        nxt = 0
+        while True:
+            done, result = ready(nxt)
+            if done:
+                yield result
                 nxt += 1
-        finally:
+                continue
+            if len(mine) >= limit:  # wait for the earlier result of a worker
+                with lock:
+                    future = futures[nxt]
+                wait_futures([future], return_when=FIRST_COMPLETED)
+                continue
             with lock:
-                state["open"] = False
+                item = take()
+            if item is None:
+                break
+            run_here(*item)
+        # Nothing left to take: the side work fills this thread's wait for the workers'
+        # last tasks; the rest are this thread's results and theirs.
+        meanwhile()
+        while True:
+            with lock:
+                if nxt >= state["taken"]:
+                    if state["error"] is not None:  # not a short job: a failed source
+                        raise state["error"]
+                    break
+                future = futures.pop(nxt, None)
+            yield mine.pop(nxt) if future is None else future.result()
+            nxt += 1
+        finished_all = True
+    finally:
+        with lock:
+            state["open"] = False
+        if finished_all:  # the workers exit while the caller goes on
+            _shutdown_later(pool)
+        else:  # an error or an early stop: their running tasks end before this returns
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _map_threads(func, tasks, workers: int, max_in_flight: int | None, meanwhile) -> Iterator[Any]:

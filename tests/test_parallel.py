@@ -182,6 +182,7 @@ for workers in (1, 2, 2):
         [(v.values.tolist(), [a.hex() for a in v.area_m2.tolist()], v.nodata_area_m2.hex())
          for v in r]
     )
+parallel.can_fork()  # waits for it, as the next fork would
 print(json.dumps({"kinds": [k.kind for k in kinds], "threads": threading.active_count(), **out}))
 """
 
@@ -227,6 +228,10 @@ out = list(
         work, range(12), workers=2, fork=True, here=here, meanwhile=lambda: side.append(1)
     )
 )
+import multiprocessing
+exiting = len(parallel._EXITING)  # the job returned without waiting for its worker to exit
+reaped = parallel.can_fork()  # ... the next fork waits for it
+after_reap = (threading.active_count(), len(multiprocessing.active_children()))
 ran = []
 try:
     for r in parallel.map_tasks(work, range(40), workers=2, fork=True, here=here):
@@ -259,7 +264,8 @@ except RuntimeError as exc:
     source_error = str(exc)
 print(json.dumps({"out": out, "parent": os.getpid(), "ran": ran, "error": error,
                   "threads": threading.active_count(), "side": len(side),
-                  "source_error": source_error, "got": got}))
+                  "source_error": source_error, "got": got, "exiting": exiting,
+                  "reaped": reaped, "after_reap": after_reap}))
 """
 
 
@@ -282,6 +288,9 @@ def test_forked_workers_and_this_process_share_the_tasks_in_order():
     assert out["ran"] == [x * x for x in range(13)]
     assert out["error"] == "task 13 failed"
     assert out["threads"] == 1  # the pool is gone, its threads too
+    # A finished job leaves its worker to exit on its own; the next fork waits for it.
+    assert out["exiting"] == 1
+    assert out["reaped"] is True and out["after_reap"] == [1, 0]
     assert out["side"] == 1  # the caller's side work ran once
     # A source of tasks that fails is raised, wherever it was asked for its next task (this
     # thread, or a worker's callback): the run is never cut short silently.
