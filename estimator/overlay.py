@@ -1687,7 +1687,8 @@ def _span_totals(
     cross = rs.dg_max * float((np.abs(hcs - h_mean[:, None]).max(axis=1) / h_mean).max())
     if cross > _SEPARABLE_TOL * g_mean:
         return None
-    lo, hi, below = _value_range(data)
+    sample = data[:: max(1, h // 32), :: max(1, span // 64)]
+    lo, hi, below = _value_range(data, sample)
     candidates = list(range(lo, hi + 1))
     if hi - lo > _MAX_LAYERS:  # e.g. classes 0-3 and nodata 255: the values below the top one
         if hi != np.iinfo(data.dtype).max:
@@ -1695,7 +1696,6 @@ def _span_totals(
         if below - lo > _MAX_LAYERS:
             return None
         candidates = [*range(lo, below + 1), hi]
-    sample = data[:: max(1, h // 32), :: max(1, span // 64)]
     if data.dtype.itemsize == 1:  # the most frequent value in the sample (the first, if tied)
         seen = np.bincount(sample.reshape(-1).view(np.uint8), minlength=256)
         rest = candidates[int(np.argmax(seen[np.array(candidates) & 0xFF]))]
@@ -1724,7 +1724,7 @@ def _span_totals(
     return values[order], area[order].T
 
 
-def _value_range(data: np.ndarray) -> tuple[int, int, int]:
+def _value_range(data: np.ndarray, sample: np.ndarray | None = None) -> tuple[int, int, int]:
     """Return the lowest and highest values of an integer array, and the highest below the top.
 
     "The top" is the type's largest value (nodata 255 of a byte raster). Unsigned arrays are
@@ -1733,8 +1733,22 @@ def _value_range(data: np.ndarray) -> tuple[int, int, int]:
     below the top: two or three passes that write nothing. Otherwise (values in the upper
     half of the type other than the top) the values below the top are scanned a few rows
     at a time, each shifted by one so that the top wraps round to the bottom.
+
+    ``sample``, some of ``data``'s values, saves passes: if it holds an unsigned type's 0,
+    that is the lowest value, and if it also holds no value of the upper half, one pass
+    (the maximum) may tell that the array holds none either.
     """
     info = np.iinfo(data.dtype)
+    if data.dtype.kind == "u" and sample is not None and sample.size and int(sample.min()) == 0:
+        signed = data.view(np.dtype(f"i{data.itemsize}"))
+        if int(sample.view(signed.dtype).min()) >= 0:  # likely all in the lower half
+            hi = int(data.max())
+            if hi <= np.iinfo(signed.dtype).max:
+                return 0, hi, hi
+        s_min = int(signed.min())
+        if s_min >= -1:  # the top, if anything, above the lower half
+            s_max = int(signed.max())
+            return 0, info.max if s_min == -1 else s_max, s_max
     if data.dtype.kind == "u":
         signed = data.view(np.dtype(f"i{data.itemsize}"))
         s_min, s_max = int(signed.min()), int(signed.max())

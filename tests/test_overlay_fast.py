@@ -299,8 +299,9 @@ def test_value_runs_and_byte_lane_counts():
     dtype=st.sampled_from(["uint8", "uint16", "int8", "int16"]),
     picks=st.lists(st.integers(0, 9), min_size=1, max_size=60),
     offset=st.integers(0, 200),
+    sampled=st.lists(st.integers(0, 59), max_size=8),
 )
-def test_value_range(dtype, picks, offset):
+def test_value_range(dtype, picks, offset, sampled):
     info = np.iinfo(dtype)
     # values near the bottom, the middle and the top of the type (the top: nodata 255)
     choices = [info.min, info.min + 1, 0, 1, 3, info.max // 2 + 1, info.max - 1, info.max]
@@ -308,11 +309,16 @@ def test_value_range(dtype, picks, offset):
     data = np.array([choices[p] for p in picks], dtype=dtype).reshape(1, -1)
     present = np.unique(data)
     below = present[present != info.max]
-    assert overlay._value_range(data) == (
+    expected = (
         int(present.min()),
         int(present.max()),
         int(below.max()) if below.size else info.min - 1,
     )
+    assert overlay._value_range(data) == expected
+    # With a sample of the values (which may hold the lowest, 0, or values of the upper half,
+    # or miss them): the same answer, in fewer passes.
+    sample = data[:, [i % data.shape[1] for i in sampled]]
+    assert overlay._value_range(data, sample) == expected
 
 
 def test_no_negative_areas_from_rounding():
