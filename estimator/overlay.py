@@ -1786,15 +1786,30 @@ def _value_counts(data: np.ndarray, others: np.ndarray, n_t: int, rs: _RowStats,
     k = others.size
     dg = rs.dg
     cache_rows = max(8, min(h, 255, _CACHE_BYTES // (k * span)))
-    blocks = [(a, min(h, a + cache_rows)) for a in range(0, h, cache_rows)]
-    dg_blocks, spread = rs.blocks(cache_rows)
+    # Blocks of rows sized for the cache, whose counts add up in byte lanes over up to 255
+    # rows (a group) before they are widened and summed per tile; the row factor's deviation
+    # is taken per group if it varies little enough within one, else per block.
+    group_rows = 255 // cache_rows * cache_rows
+    dg_blocks, spread = rs.blocks(group_rows)
+    if spread > budget:
+        group_rows = cache_rows
+        dg_blocks, spread = rs.blocks(cache_rows)
     if span % 8 == 0 and spread <= budget:
+        groups = range(0, h, group_rows)
         cols = np.zeros((k, span), dtype=np.uint32)  # (no more than 2**32 rows)
-        rows = np.empty((k, len(blocks), n_t), dtype=np.int64)
-        for j, (a, b) in enumerate(blocks):
-            masks = _scratch("masks", (k, b - a, span))
-            np.equal(data[None, a:b], others[:, None, None], out=masks.view(bool))
-            c = np.add.reduce(masks.view(np.uint64), axis=1).view(np.uint8).reshape(k, span)
+        rows = np.empty((k, len(groups), n_t), dtype=np.int64)
+        lanes = _scratch("lanes", (k, span // 8), "uint64")
+        more = _scratch("lanes_more", (k, span // 8), "uint64")
+        for j, g0 in enumerate(groups):
+            g1 = min(h, g0 + group_rows)
+            for a in range(g0, g1, cache_rows):
+                b = min(g1, a + cache_rows)
+                masks = _scratch("masks", (k, b - a, span))
+                np.equal(data[None, a:b], others[:, None, None], out=masks.view(bool))
+                np.add.reduce(masks.view(np.uint64), axis=1, out=lanes if a == g0 else more)
+                if a != g0:
+                    np.add(lanes, more, out=lanes)
+            c = lanes.view(np.uint8).reshape(k, span)
             np.add(cols, c, out=cols)
             rows[:, j] = np.add.reduce(c.reshape(k, n_t, w), axis=2, dtype=np.uint32)
         return cols, rows, dg_blocks

@@ -295,6 +295,28 @@ def test_value_runs_and_byte_lane_counts():
     assert (overlay._row_counts(full) == 4096).all() and (overlay._col_counts(full) == 600).all()
 
 
+def test_value_counts_add_blocks_of_rows_in_byte_lanes(monkeypatch):
+    # A small cache: blocks of 20 rows, whose counts add up in byte lanes over groups of 240
+    # rows when the row factor varies little over a group, else are taken block by block.
+    rng = np.random.default_rng(7)
+    h, n_t, w = 600, 3, 64
+    data = rng.integers(0, 4, (h, n_t * w)).astype("uint8")
+    data[rng.random(data.shape) < 0.02] = 255
+    others = np.array([0, 2, 255], dtype="uint8")
+    monkeypatch.setattr(overlay, "_CACHE_BYTES", others.size * n_t * w * 20)
+    masks = data[None] == others[:, None, None]
+    for ramp, rows_per in ((1.0, 240), (10.0, 20)):
+        g = 100.0 + np.linspace(0.0, ramp, h)
+        rs = overlay._RowStats(g)
+        cols, rows, dg_rows = overlay._value_counts(data, others, n_t, rs, budget=1.0)
+        assert np.array_equal(cols, masks.sum(axis=1))
+        firsts = np.arange(0, h, rows_per)
+        assert rows.shape == (others.size, firsts.size, n_t)
+        expected = np.add.reduceat(masks.reshape(others.size, h, n_t, w).sum(axis=3), firsts, 1)
+        assert np.array_equal(rows, expected)
+        np.testing.assert_allclose(dg_rows, np.add.reduceat(rs.dg, firsts) / np.diff([*firsts, h]))
+
+
 @given(
     dtype=st.sampled_from(["uint8", "uint16", "int8", "int16"]),
     picks=st.lists(st.integers(0, 9), min_size=1, max_size=60),
