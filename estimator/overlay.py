@@ -1772,6 +1772,10 @@ def _value_range(data: np.ndarray, sample: np.ndarray | None = None) -> tuple[in
     return lo, hi, below
 
 
+#: Rows whose counts of a value add up in byte lanes (at most 255) before they are widened.
+_GROUP_ROWS = 240
+
+
 def _value_counts(data: np.ndarray, others: np.ndarray, n_t: int, rs: _RowStats, budget: float):
     """Column counts of each value of ``others`` in ``data``, and row counts per tile.
 
@@ -1785,11 +1789,14 @@ def _value_counts(data: np.ndarray, others: np.ndarray, n_t: int, rs: _RowStats,
     w = span // n_t
     k = others.size
     dg = rs.dg
-    cache_rows = max(8, min(h, 255, _CACHE_BYTES // (k * span)))
-    # Blocks of rows sized for the cache, whose counts add up in byte lanes over up to 255
-    # rows (a group) before they are widened and summed per tile; the row factor's deviation
-    # is taken per group if it varies little enough within one, else per block.
-    group_rows = 255 // cache_rows * cache_rows
+    # Blocks of rows sized for the cache, whose counts add up in byte lanes over groups of
+    # _GROUP_ROWS rows before they are widened and summed per tile; the row factor's deviation
+    # is taken per group if it varies little enough within one, else per block. (The group
+    # is the same for every row of tiles, so that a task computes its statistics once.)
+    cache_rows = max(8, min(h, _GROUP_ROWS, _CACHE_BYTES // (k * span)))
+    while _GROUP_ROWS % cache_rows:
+        cache_rows -= 1
+    group_rows = _GROUP_ROWS
     dg_blocks, spread = rs.blocks(group_rows)
     if spread > budget:
         group_rows = cache_rows
