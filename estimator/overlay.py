@@ -902,8 +902,8 @@ class _CellAreaModel:
         )
         a_col, a_row = exact[: rn.size], exact[rn.size : rn.size + cn.size]
         a_mid, check = exact[rn.size + cn.size], exact[rn.size + cn.size + 1 :]
-        g = np.exp(np.interp(np.arange(row0, row0 + h), rn, np.log(a_col)))
-        hc = np.exp(np.interp(np.arange(col0, col0 + w), cn, np.log(a_row / a_mid)))
+        g = np.exp(_interp_nodes(h, self.step, np.log(a_col)))
+        hc = np.exp(_interp_nodes(w, self.step, np.log(a_row / a_mid)))
         model = g[cr - row0] * hc[cc - col0]
         if np.max(np.abs(model / check - 1.0)) <= _AREA_MODEL_TOL:
             return g, hc, None
@@ -914,6 +914,27 @@ class _CellAreaModel:
 def _nodes(first: int, n: int, step: int) -> np.ndarray:
     nodes = np.arange(first, first + n, step)
     return nodes if nodes[-1] == first + n - 1 else np.append(nodes, first + n - 1)
+
+
+def _interp_nodes(n: int, step: int, values: np.ndarray) -> np.ndarray:
+    """``np.interp`` over ``n`` consecutive cells of ``values`` at their ``_nodes(0, n, step)``.
+
+    The same arithmetic as np.interp, bit for bit, without its search for each point's
+    interval (the nodes are evenly spaced but for the last): ~10x faster on a band's columns.
+    """
+    if values.size == 1:
+        return np.full(n, values[0])
+    slope = np.diff(values) / np.diff(_nodes(0, n, step).astype(np.float64))
+    out = np.empty(n)
+    m = (n - 1) // step  # whole intervals of `step` cells; then a shorter one, if any
+    offset = np.arange(step, dtype=np.float64)
+    whole = out[: m * step].reshape(m, step)
+    np.multiply(slope[:m, None], offset, out=whole)
+    whole += values[:m, None]
+    rest = n - 1 - m * step
+    out[m * step : n - 1] = slope[m] * offset[:rest] + values[m] if rest else 0.0
+    out[-1] = values[-1]  # (np.interp gives the last node its value)
+    return out
 
 
 def _segment_sums(flat: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:

@@ -295,6 +295,16 @@ def test_value_runs_and_byte_lane_counts():
     assert (overlay._row_counts(full) == 4096).all() and (overlay._col_counts(full) == 600).all()
 
 
+def test_interpolation_at_even_nodes_is_np_interp_bit_for_bit():
+    rng = np.random.default_rng(3)
+    for n in [*range(1, 60), 511, 512, 513, 25_000]:
+        for step in (1, 2, 3, 7, 100, 512):
+            nodes = overlay._nodes(0, n, step)
+            values = rng.normal(size=nodes.size) * rng.choice([1e-5, 1.0, 100.0])
+            expected = np.interp(np.arange(n), nodes, values)
+            assert np.array_equal(overlay._interp_nodes(n, step, values), expected)
+
+
 def test_value_counts_add_blocks_of_rows_in_byte_lanes(monkeypatch):
     # A small cache: blocks of 20 rows, whose counts add up in byte lanes over groups of 240
     # rows when the row factor varies little over a group, else are taken block by block.
