@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -74,6 +75,28 @@ def _native_threads() -> int | None:
 #: pools on import (OpenBLAS's stops itself before a fork and restarts after it).
 _BASELINE_THREADS = _native_threads()
 
+#: How long a thread that Python has joined may still be listed in /proc, seconds (seen: up
+#: to ~4 ms after a pool's shutdown).
+_LINGER_S = 0.05
+
+
+def _settled_native_threads() -> int | None:
+    """The native threads of this process, once those that Python has joined are gone.
+
+    A joined thread can still be listed in /proc/self/task for a few milliseconds; a job
+    that followed another at once took it for a library's pool and did not fork (about one
+    time in six, right after a pool's shutdown). With no other Python thread running, extra
+    native threads are waited for a moment before they count.
+    """
+    native = _native_threads()
+    if native is None or _BASELINE_THREADS is None or threading.active_count() > 1:
+        return native
+    deadline = time.monotonic() + _LINGER_S
+    while native > _BASELINE_THREADS and time.monotonic() < deadline:
+        time.sleep(0.0005)
+        native = _native_threads()
+    return native
+
 
 #: The threads of pools whose forked workers are exiting: a job does not wait for its
 #: workers to exit (~15 ms: the kernel unmaps their memory); the next fork does, or the end
@@ -108,7 +131,7 @@ def can_fork() -> bool:
     """
     if threading.current_thread() is threading.main_thread():
         _reap()
-    native = _native_threads()
+    native = _settled_native_threads()
     return (
         "fork" in multiprocessing.get_all_start_methods()
         and threading.current_thread() is threading.main_thread()

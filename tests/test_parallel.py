@@ -298,6 +298,39 @@ def test_forked_workers_and_this_process_share_the_tasks_in_order():
     assert out["got"] == [x * x for x in range(len(out["got"]))] and len(out["got"]) <= 17
 
 
+_BACK_TO_BACK = """
+import json, os
+from estimator import parallel
+
+def work(x):
+    return os.getpid()
+
+forks = []
+for _ in range(30):
+    forks.append(parallel.can_fork())
+    list(parallel.map_tasks(work, range(4), workers=2, fork=True))
+threads = parallel.threading.active_count()
+print(json.dumps({"forks": forks, "threads": threads}))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_jobs_one_after_another_fork_every_time():
+    # The threads of a pool just shut down can linger in /proc for a few ms after Python has
+    # joined them; a job that followed at once could take them for a library's pool and not
+    # fork (see also the test below).
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _BACK_TO_BACK], capture_output=True, text=True, check=True
+    )
+    out = json.loads(done.stdout)
+    assert out["forks"] == [True] * 30
+    assert out["threads"] <= 3  # the last job's pool, exiting
+
+
 def test_side_work_runs_once_whatever_runs_the_tasks():
     for kw in ({}, {"workers": 2, "threads": True}):
         for tasks in (range(5), range(0)):
@@ -328,6 +361,33 @@ time.sleep(0.1)
 with_native_thread = parallel.can_fork()
 print(alone, with_python_thread, with_native_thread)
 """
+
+
+_LINGERING = """
+import ctypes
+from estimator import parallel
+
+libc = ctypes.CDLL(None)
+usleep = ctypes.cast(libc.usleep, ctypes.c_void_p)
+for _ in range(3):  # native threads that end after 20 ms, as a joined pool's threads do
+    tid = ctypes.c_ulong()
+    libc.pthread_create(ctypes.byref(tid), None, usleep, ctypes.c_void_p(20_000))
+print(parallel.can_fork())
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_threads_that_are_ending_do_not_stop_a_fork():
+    # Once newcomer.sh saw a whole-job test fail: a job that followed another at once saw
+    # the last pool's threads, still listed in /proc after Python had joined them, and ran
+    # on fresh processes that could not import the test's functions.
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _LINGERING], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True"]
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
