@@ -81,12 +81,12 @@ _LINGER_S = 0.05
 
 
 def _settled_native_threads() -> int | None:
-    """The native threads of this process, once those that Python has joined are gone.
+    """Count this process's native threads, once those that Python has joined are gone.
 
-    A joined thread can still be listed in /proc/self/task for a few milliseconds; a job
-    that followed another at once took it for a library's pool and did not fork (about one
-    time in six, right after a pool's shutdown). With no other Python thread running, extra
-    native threads are waited for a moment before they count.
+    A joined thread can still be listed in /proc/self/task for a few milliseconds (seen
+    after one pool's shutdown in ten); a job that followed another at once could take it
+    for a library's pool and not fork. With no other Python thread running, extra native
+    threads are given a moment to end before they count.
     """
     native = _native_threads()
     if native is None or _BASELINE_THREADS is None or threading.active_count() > 1:
