@@ -1760,23 +1760,19 @@ def _value_range(data: np.ndarray, sample: np.ndarray | None = None) -> tuple[in
     (the maximum) may tell that the array holds none either.
     """
     info = np.iinfo(data.dtype)
-    if data.dtype.kind == "u" and sample is not None and sample.size and int(sample.min()) == 0:
+    if data.dtype.kind == "u":
         signed = data.view(np.dtype(f"i{data.itemsize}"))
-        if int(sample.view(signed.dtype).min()) >= 0:  # likely all in the lower half
+        zero = sample is not None and sample.size > 0 and int(sample.min()) == 0
+        if zero and int(sample.view(signed.dtype).min()) >= 0:  # likely all in the lower half
             hi = int(data.max())
             if hi <= np.iinfo(signed.dtype).max:
                 return 0, hi, hi
-        s_min = int(signed.min())
-        if s_min >= -1:  # the top, if anything, above the lower half
-            s_max = int(signed.max())
-            return 0, info.max if s_min == -1 else s_max, s_max
-    if data.dtype.kind == "u":
-        signed = data.view(np.dtype(f"i{data.itemsize}"))
         s_min, s_max = int(signed.min()), int(signed.max())
         if s_min >= 0:  # every value in the lower half: the signed view is the array
             return s_min, s_max, s_max
         if s_min == -1:
-            return int(data.min()), info.max, s_max if s_max >= 0 else info.min - 1
+            lo = 0 if zero else int(data.min())
+            return lo, info.max, s_max if s_max >= 0 else info.min - 1
     lo = int(data.min())
     one = data.dtype.type(1)
     step = max(1, _CACHE_BYTES // max(1, data.itemsize * data.shape[1]))
