@@ -2190,7 +2190,7 @@ def _execute(
 
     try:
         yield from parallel.map_tasks(
-            here if here is not None and local.kind in ("serial", "threads") else _run_task,
+            _run_task,
             plan.tasks(),
             workers=local.count,
             threads=local.kind == "threads",

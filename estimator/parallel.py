@@ -256,8 +256,9 @@ def map_tasks(
         take and would wait for theirs; after the first result when the tasks run serially
         in this thread; at the end when there are no tasks.
     here : callable, optional
-        The same work as ``func``, for the tasks this thread runs (``fork``), e.g. with
-        resources this process keeps for the job; default ``func``.
+        The same work as ``func``, for the tasks this process runs (serially, on threads, or
+        beside forked workers), e.g. with resources this process keeps for the job; default
+        ``func``. Tasks sent to other processes (fresh, forked or Dask's) run ``func``.
     count : int, optional
         The number of tasks, if known: workers beside this thread then hold one task each,
         not two, over the last few (:func:`_map_shared`).
@@ -273,14 +274,15 @@ def map_tasks(
         If the scheduler cannot be reached.
     """
     once = _Once(meanwhile)
+    here = here or func
     if scheduler is not None:
         results = _map_distributed(func, tasks, scheduler, max_in_flight, once)
     elif workers <= 1:
-        results = _serial(func, tasks, once)
+        results = _serial(here, tasks, once)
     elif threads:
-        results = _map_threads(func, tasks, workers, max_in_flight, once)
+        results = _map_threads(here, tasks, workers, max_in_flight, once)
     elif fork and can_fork():
-        results = _map_shared(func, here or func, tasks, workers, once, count)
+        results = _map_shared(func, here, tasks, workers, once, count)
     else:
         results = _map_local(func, tasks, workers, max_in_flight, fork, once)
     for i, result in enumerate(results):
