@@ -276,6 +276,66 @@ def test_whole_regions_by_hand(make_raster):
         np.testing.assert_allclose(a.area_m2, b.area_m2, rtol=1e-7)
 
 
+@pytest.mark.parametrize(("dtype", "nodata"), [("uint8", 255), ("uint16", 65535)])
+@pytest.mark.parametrize("crs", ["EPSG:3035", "EPSG:32637"])
+def test_noisy_edge_tiles_by_codes_by_hand(make_raster, monkeypatch, dtype, nodata, crs):
+    # A noisy class raster (a run of values every ~1.5 cells): the edge tiles' values are
+    # counted as codes of (polygon, value) (_label_values). 100 m cells, tiles of 512 x 512
+    # for the overlay. West covers columns 0-299 and half of column 300; east the rest of the
+    # columns from row 201, three quarters of row 200. Rows 0-199 hold value 0 only, so that in
+    # the first tile, 0 is the most frequent value (counted by difference) but east has none:
+    # its area there must be exactly 0, not rounding. A small square over west's interior
+    # (rows 520-529) overlaps it: that tile goes the other way (runs), to the same areas.
+    rng = np.random.default_rng(11)
+    h, w = 600, 700
+    choices = np.array([1, 2, 3, 7, nodata], dtype=dtype)
+    arr = rng.choice(choices, size=(h, w), p=[0.3, 0.3, 0.3, 0.05, 0.05])
+    arr[:200] = 0
+    x0, y1 = (6_000_000.0, 2_800_000.0) if crs == "EPSG:3035" else (400_000.0, 5_300_000.0)
+    t = Affine(100, 0, x0, 0, -100, y1)
+    path = make_raster(arr, t, crs=crs, nodata=nodata)
+    west = box(x0 - 1000, y1 - 70_000, x0 + 300.5 * 100, y1 + 1000)
+    east = box(x0 + 300.5 * 100, y1 - 70_000, x0 + 80_000, y1 - 200.25 * 100)
+    small = box(x0 + 1000, y1 - 53_000, x0 + 2000, y1 - 52_000)  # rows 520-529
+    to_ll = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+    lonlat = [
+        shapely.transform(g, lambda xy: np.column_stack(to_ll.transform(*xy.T)))
+        for g in (west, east, small)
+    ]
+    used = []
+    label_values = overlay._label_values
+
+    def spy(*args):
+        found = label_values(*args)
+        used.append(found is not None)
+        return found
+
+    monkeypatch.setattr(overlay, "_label_values", spy)
+    results = overlay_footprints(path, lonlat, workers=1)
+    assert any(used) and not all(used)  # codes in most edge tiles, runs where small overlaps
+    cols = np.zeros(w)
+    cols[:300], cols[300] = 1.0, 0.5
+    cov_west = np.ones((h, 1)) * cols[None, :]
+    rows_e = np.where(np.arange(h) > 200, 1.0, 0.0)
+    rows_e[200] = 0.75
+    cols_e = np.where(np.arange(w) > 300, 1.0, 0.0)
+    cols_e[300] = 0.5
+    cov_east = rows_e[:, None] * cols_e[None, :]
+    cov_small = np.zeros((h, w))
+    cov_small[520:530, 10:20] = 1.0
+    rr, cc = np.mgrid[0:h, 0:w]
+    cell = cell_areas_m2(pyproj.CRS(crs), t, rr.ravel(), cc.ravel()).reshape(h, w)
+    for result, cov in zip(results, (cov_west, cov_east, cov_small), strict=True):
+        present = [v for v in (0, 1, 2, 3, 7) if (cov * (arr == v)).sum() > 0]
+        assert result.values.tolist() == present
+        expected = [(cov * cell * (arr == v)).sum() for v in present]
+        # (1 m2: corners through lon/lat and back move the small square's edges ~0.03 mm)
+        np.testing.assert_allclose(result.area_m2, expected, rtol=1e-7, atol=1.0)
+        nodata_area = (cov * cell * (arr == nodata)).sum()
+        assert result.nodata_area_m2 == pytest.approx(nodata_area, rel=1e-7, abs=1.0)
+    assert 0 not in results[1].values.tolist()
+
+
 def test_value_runs_and_byte_lane_counts():
     # the building blocks of the integer path, against plain numpy
     rng = np.random.default_rng(12)
