@@ -482,8 +482,10 @@ def raster_area_fn(crs: pyproj.CRS) -> Callable[[shapely.Geometry], float]:
 _COVERAGE_EPS = 1e-9
 #: Cells per task (a band of tiles); bounds a task's memory and sets the parallel grain.
 _TASK_CELLS = 4 * 1024 * 1024
-#: Jobs of at most this many polygons get tasks four times as long.
+#: Jobs of at most this many polygons get tasks eight times as long, bands of tiles twice as
+#: high (whole regions over a 10 m raster, 2 workers: ~10 % faster than bands one tile high).
 _FEW_POLYGONS = 16
+_FEW_BAND_TILES = 2
 #: Above this many distinct values in a tile, per-value sums expand runs into cells.
 _MAX_LAYERS = 16
 #: Codes (polygons x values) counted in an edge tile by layers at most (_label_values).
@@ -2243,11 +2245,15 @@ class _Plan:
 
 def _plan(grid: _GridSpec, px: np.ndarray, mode: str) -> _Plan:
     """Cut the job into tasks: bands of tiles, with the polygons whose bounding box reaches them."""
-    th, tw = grid.tile_height, grid.tile_width
     # A job of a few large polygons (whole regions) has short runs lists: longer tasks, fewer
-    # of them, spend less time opening, modelling and planning per task.
+    # of them, spend less time opening, modelling and planning per task, and bands of a few
+    # rows of tiles fewer rows of tiles.
     few = px.size <= _FEW_POLYGONS
-    tiles_per_task = max(1, _TASK_CELLS * (4 if few else 1) // (th * tw))
+    if few:
+        rows = min(grid.height, grid.tile_height * _FEW_BAND_TILES)
+        grid = dataclasses.replace(grid, tile_height=rows)
+    th, tw = grid.tile_height, grid.tile_width
+    tiles_per_task = max(1, _TASK_CELLS * (4 * _FEW_BAND_TILES if few else 1) // (th * tw))
     gw = tw * tiles_per_task
     n_bands = -(-grid.height // th)
     n_tile_cols = -(-grid.width // tw)
