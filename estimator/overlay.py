@@ -1769,34 +1769,17 @@ def _span_totals(
     if data.dtype.kind not in "ui" or not data.flags.c_contiguous or span != n_t * w:
         return None
     rs = _row_stats(g)
-    g_mean = rs.g_mean
-    h_mean = hcs.mean(axis=1)
-    cross = rs.dg_max * float((np.abs(hcs - h_mean[:, None]).max(axis=1) / h_mean).max())
-    if cross > _SEPARABLE_TOL * g_mean:
+    budget = _separable_budget(rs, hcs)
+    if budget is None:
         return None
-    sample = data[:: max(1, h // 32), :: max(1, span // 64)]
-    lo, hi, below = _value_range(data, sample)
-    candidates = list(range(lo, hi + 1))
-    if hi - lo > _MAX_LAYERS:  # e.g. classes 0-3 and nodata 255: the values below the top one
-        if hi != np.iinfo(data.dtype).max:
-            return None
-        if below - lo > _MAX_LAYERS:
-            return None
-        candidates = [*range(lo, below + 1), hi]
-    if data.dtype.itemsize == 1:  # the most frequent value in the sample (the first, if tied)
-        seen = np.bincount(sample.reshape(-1).view(np.uint8), minlength=256)
-        rest = candidates[int(np.argmax(seen[np.array(candidates) & 0xFF]))]
-    else:
-        rest = max(candidates, key=lambda v: int(np.count_nonzero(sample == v)))
+    found = _candidates(data)
+    if found is None:
+        return None
+    candidates, rest = found
     others = np.array([v for v in candidates if v != rest], dtype=data.dtype)
     tile_total = rs.g_sum * hcs.sum(axis=1)
     if others.size:
-        cols, rows, dg_rows = _value_counts(data, others, n_t, rs, _SEPARABLE_TOL * g_mean - cross)
-        cols = cols.reshape(-1, n_t, w)
-        counts = cols.sum(axis=2)  # (k, n_t)
-        area = g_mean * np.einsum("ktw,tw->kt", cols, hcs) + h_mean * np.einsum(
-            "kjt,j->kt", rows, dg_rows
-        )
+        counts, area = _separable_areas(data, others, hcs, rs, budget)
     else:
         counts = np.zeros((0, n_t), dtype=np.int64)
         area = np.zeros((0, n_t))
@@ -1809,6 +1792,59 @@ def _span_totals(
         values, area = values[:-1], area[:-1]
     order = np.argsort(values)
     return values[order], area[order].T
+
+
+def _separable_budget(rs: _RowStats, hcs: np.ndarray) -> float | None:
+    """Return what ``_SEPARABLE_TOL`` leaves for counting rows by blocks in tiles ``hcs``.
+
+    ``rs``: the row factor's statistics; ``hcs``: each tile's column factor ``(n_t, w)``.
+    Dropping the product of the two factors' deviations costs part of the budget (relative
+    to the area, times the mean row factor); None if that alone exceeds it.
+    """
+    h_mean = hcs.mean(axis=1)
+    cross = rs.dg_max * float((np.abs(hcs - h_mean[:, None]).max(axis=1) / h_mean).max())
+    budget = _SEPARABLE_TOL * rs.g_mean - cross
+    return None if budget < 0 else budget
+
+
+def _candidates(data: np.ndarray) -> tuple[list[int], int] | None:
+    """Return the values an integer array may hold, and the one to count by difference.
+
+    The candidates are its range (:func:`_value_range`), or the values below the type's top
+    one and the top (classes 0-3 and nodata 255); None if they are more than
+    ``_MAX_LAYERS`` apart. The value counted by difference is the most frequent in a sample
+    (the first, if tied).
+    """
+    h, w = data.shape
+    sample = data[:: max(1, h // 32), :: max(1, w // 64)]
+    lo, hi, below = _value_range(data, sample)
+    candidates = list(range(lo, hi + 1))
+    if hi - lo > _MAX_LAYERS:
+        if hi != np.iinfo(data.dtype).max or below - lo > _MAX_LAYERS:
+            return None
+        candidates = [*range(lo, below + 1), hi]
+    if data.dtype.itemsize == 1:
+        seen = np.bincount(sample.reshape(-1).view(np.uint8), minlength=256)
+        return candidates, candidates[int(np.argmax(seen[np.array(candidates) & 0xFF]))]
+    return candidates, max(candidates, key=lambda v: int(np.count_nonzero(sample == v)))
+
+
+def _separable_areas(
+    data: np.ndarray, values: np.ndarray, hcs: np.ndarray, rs: _RowStats, budget: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the cells and the areas of each of ``values`` in each tile, ``(k, n_t)`` each.
+
+    ``data`` is a row of tiles ``(h, n_t * w)``, ``hcs`` their column factors ``(n_t, w)``:
+    the area is ``mean_g (hc . column counts) + mean_h (dg . row counts)`` (see
+    :func:`_span_totals`), the row counts by blocks within ``budget``.
+    """
+    n_t, w = hcs.shape
+    cols, rows, dg_rows = _value_counts(data, values, n_t, rs, budget)
+    cols = cols.reshape(-1, n_t, w)
+    area = rs.g_mean * np.einsum("ktw,tw->kt", cols, hcs) + hcs.mean(axis=1) * np.einsum(
+        "kjt,j->kt", rows, dg_rows
+    )
+    return cols.sum(axis=2), area
 
 
 def _value_range(data: np.ndarray, sample: np.ndarray | None = None) -> tuple[int, int, int]:
@@ -2043,15 +2079,11 @@ def _label_values(tile: _Tile, poly, row, start, stop, cov, n: int):
     rows_sample = data[:: max(1, h // 32)]
     changes = np.count_nonzero(rows_sample[:, 1:] != rows_sample[:, :-1])
     runs_est = h * (1.0 + changes / rows_sample.shape[0])
-    sample = data[:: max(1, h // 32), :: max(1, w // 64)]
-    lo, hi, below = _value_range(data, sample)
-    top = int(np.iinfo(data.dtype).max)
-    if hi - lo <= _MAX_LAYERS:
-        candidates = list(range(lo, hi + 1))
-    elif hi == top and below - lo <= _MAX_LAYERS:
-        candidates = [*range(lo, below + 1), top]
-    else:
+    found = _candidates(data)
+    if found is None:
         return None
+    candidates, rest = found
+    top = int(np.iinfo(data.dtype).max)
     whole = np.abs(cov - 1.0) <= _COVERAGE_EPS
     ids = poly[whole]
     owners = np.flatnonzero(np.bincount(ids, minlength=n))
@@ -2066,9 +2098,8 @@ def _label_values(tile: _Tile, poly, row, start, stop, cov, n: int):
     if n_codes > _MAX_LABEL_CODES or runs_est * 80e-9 < data.size * n_codes * 0.13e-9 + 1.5e-4:
         return None
     rs = _row_stats(tile.g)
-    h_mean = float(tile.hc.mean())
-    cross = rs.dg_max * float(np.abs(tile.hc - h_mean).max() / h_mean)
-    if cross > _SEPARABLE_TOL * rs.g_mean:
+    budget = _separable_budget(rs, tile.hc[None])
+    if budget is None:
         return None
     first = row[whole] * w + start[whole]
     end = row[whole] * w + stop[whole]
@@ -2084,12 +2115,6 @@ def _label_values(tile: _Tile, poly, row, start, stop, cov, n: int):
     marks[1::2] = label << shift
     codes = np.repeat(marks, np.diff(cuts))
     np.bitwise_xor(codes, data.reshape(-1), out=codes)
-    # The value counted by difference: the most frequent in the sample (the first, if tied).
-    if data.dtype.itemsize == 1:
-        seen = np.bincount(sample.reshape(-1), minlength=256)[candidates].tolist()
-    else:
-        seen = [int(np.count_nonzero(sample == v)) for v in candidates]
-    rest = candidates[seen.index(max(seen))]
     values = [v for v in candidates if v != rest]
     wanted = np.array(
         [v ^ (k << shift) for k in range(1, owners.size + 1) for v in values], dtype=data.dtype
@@ -2104,11 +2129,9 @@ def _label_values(tile: _Tile, poly, row, start, stop, cov, n: int):
     )[1:]
     cells = np.bincount(label, weights=end - first, minlength=owners.size + 1)[1:]
     if wanted.size:
-        budget = _SEPARABLE_TOL * rs.g_mean - cross
-        cols, rows, dg_rows = _value_counts(codes.reshape(h, w), wanted, 1, rs, budget)
-        area = rs.g_mean * (cols @ hc) + h_mean * (rows[:, :, 0] @ dg_rows)
+        counts, area = _separable_areas(codes.reshape(h, w), wanted, hc[None], rs, budget)
         area = area.reshape(owners.size, len(values))
-        counts = cols.sum(axis=1).reshape(owners.size, len(values))
+        counts = counts.reshape(owners.size, len(values))
         idx = [candidates.index(v) for v in values]
         per_value[owners[:, None], np.array(idx)[None, :]] = area
         rest_cells = cells - counts.sum(axis=1)
